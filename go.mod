@@ -1,0 +1,3 @@
+module github.com/cloakproxy/cloak
+
+go 1.26

@@ -1,0 +1,335 @@
+package crypto
+
+import (
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// chunkPool holds sealed-chunk-sized buffers shared by encryptors and
+// decryptors. Buffers are cleared before they go back, so no plaintext
+// outlives the stream that used it.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, sealedChunkSize); return &b }}
+
+func getChunkBuf() *[]byte { return chunkPool.Get().(*[]byte) }
+
+func putChunkBuf(b *[]byte) {
+	if b == nil {
+		return
+	}
+	clear(*b)
+	chunkPool.Put(b)
+}
+
+var errClosed = errors.New("cloak/crypto: use of closed stream")
+
+// sealer holds the per-segment state shared by [Writer] and
+// [EncryptReader]: the chunk cipher, the next chunk index and the running
+// plaintext size.
+type sealer struct {
+	aead  cipher.AEAD
+	hdr   [HeaderSize]byte
+	index uint64
+	size  int64
+	nonce [nonceSize]byte
+}
+
+// newSealer draws a fresh salt and derives the segment keys.
+func newSealer(dk *DataKey, part uint32, random io.Reader) (*sealer, error) {
+	if part > MaxPartNumber {
+		return nil, fmt.Errorf("part number %d exceeds %d", part, MaxPartNumber)
+	}
+	h := header{part: part}
+	if err := readRandom(random, h.salt[:]); err != nil {
+		return nil, fmt.Errorf("generate segment salt: %w", err)
+	}
+	aead, commit, err := segmentKeys(dk, part, h.salt[:])
+	if err != nil {
+		return nil, err
+	}
+	h.commitment = commit
+	return &sealer{aead: aead, hdr: h.marshal()}, nil
+}
+
+// sealChunk encrypts buf[:n] in place as the next data chunk and returns
+// the sealed bytes, which occupy buf[:n+TagSize].
+func (s *sealer) sealChunk(buf []byte, n int, final bool) []byte {
+	kind := kindData
+	if final {
+		kind = kindFinalData
+	}
+	chunkNonce(&s.nonce, s.index, kind)
+	s.index++
+	s.size += int64(n)
+	return s.aead.Seal(buf[:0], s.nonce[:], buf[:n], nil)
+}
+
+// sealTrailer seals the segment trailer into buf and returns it.
+func (s *sealer) sealTrailer(buf []byte, attrs *[AttributesSize]byte) []byte {
+	t := Trailer{PlaintextSize: s.size}
+	if attrs != nil {
+		t.Attributes = *attrs
+	}
+	plain := t.marshal()
+	chunkNonce(&s.nonce, s.index, kindTrailer)
+	return s.aead.Seal(buf[:0], s.nonce[:], plain[:], nil)
+}
+
+// Writer encrypts one segment: everything written to it is sealed in
+// chunks and written to the underlying writer. Close must be called to
+// seal the last chunk and the trailer; until then the output is not a
+// valid segment.
+//
+// A Writer holds one chunk of plaintext at a time. Its errors are sticky:
+// after a failed write, every later call returns the same error. Close
+// does not close the underlying writer.
+type Writer struct {
+	dst   io.Writer
+	s     *sealer
+	buf   *[]byte
+	n     int // plaintext bytes buffered in *buf
+	attrs [AttributesSize]byte
+	err   error
+	began bool
+}
+
+// NewWriter returns a Writer that encrypts a segment with part number part
+// (0 for a single-part object) under dk, drawing the segment salt from
+// random (crypto/rand when nil). The header is written on the first Write
+// or on Close.
+func NewWriter(dst io.Writer, dk *DataKey, part uint32, random io.Reader) (*Writer, error) {
+	s, err := newSealer(dk, part, random)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{dst: dst, s: s, buf: getChunkBuf()}, nil
+}
+
+// SetAttributes sets the attribute block sealed into the trailer. It may
+// be called any time before Close.
+func (w *Writer) SetAttributes(a [AttributesSize]byte) { w.attrs = a }
+
+// Write encrypts p. It returns len(p) unless an error occurred.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if err := w.begin(); err != nil {
+		return 0, err
+	}
+	written := 0
+	for len(p) > 0 {
+		// A full buffer is sealed only once more data arrives: the last
+		// chunk of the segment must carry the final flag.
+		if w.n == ChunkSize {
+			if err := w.flush(false); err != nil {
+				return written, err
+			}
+		}
+		c := copy((*w.buf)[w.n:ChunkSize], p)
+		w.n += c
+		written += c
+		p = p[c:]
+	}
+	return written, nil
+}
+
+// Close seals the buffered chunk as the final one, then the trailer, and
+// releases the buffer. It does not close the underlying writer.
+func (w *Writer) Close() error {
+	if w.err != nil {
+		if errors.Is(w.err, errClosed) {
+			return nil
+		}
+		return w.err
+	}
+	if err := w.begin(); err != nil {
+		return err
+	}
+	if w.n > 0 {
+		if err := w.flush(true); err != nil {
+			return err
+		}
+	}
+	if _, err := w.dst.Write(w.s.sealTrailer(*w.buf, &w.attrs)); err != nil {
+		return w.fail(fmt.Errorf("write trailer: %w", err))
+	}
+	putChunkBuf(w.buf)
+	w.buf = nil
+	w.err = errClosed
+	return nil
+}
+
+func (w *Writer) begin() error {
+	if w.began {
+		return nil
+	}
+	w.began = true
+	if _, err := w.dst.Write(w.s.hdr[:]); err != nil {
+		return w.fail(fmt.Errorf("write header: %w", err))
+	}
+	return nil
+}
+
+func (w *Writer) flush(final bool) error {
+	sealed := w.s.sealChunk(*w.buf, w.n, final)
+	w.n = 0
+	if _, err := w.dst.Write(sealed); err != nil {
+		return w.fail(fmt.Errorf("write chunk: %w", err))
+	}
+	return nil
+}
+
+func (w *Writer) fail(err error) error {
+	w.err = err
+	putChunkBuf(w.buf)
+	w.buf = nil
+	return err
+}
+
+// EncryptReader encrypts a plaintext stream as one segment, on demand:
+// reading from it yields the segment's ciphertext. It is the pull-style
+// counterpart of [Writer], for handing an encrypting stream to an upload
+// client.
+//
+// It holds one chunk of plaintext plus one byte of look-ahead, so it reads
+// the source in chunk-sized pieces. Errors from the source are returned
+// wrapped and are sticky. An EncryptReader releases its buffer when it
+// returns io.EOF or an error, or on Close.
+type EncryptReader struct {
+	src   io.Reader
+	s     *sealer
+	attrs func() [AttributesSize]byte
+	buf   *[]byte
+	out   []byte // sealed bytes not yet returned
+	look  [1]byte
+	ahead bool // look holds the first byte of the next chunk
+	state encState
+	err   error
+}
+
+type encState int
+
+const (
+	encChunks encState = iota
+	encTrailer
+	encDone
+)
+
+// NewEncryptReader returns a reader of the ciphertext of the segment with
+// part number part whose plaintext is read from src. attrs, when not nil,
+// is called once after src reaches io.EOF, and its result is sealed into
+// the trailer (so a caller can hash the plaintext on its way in and seal
+// the digest).
+func NewEncryptReader(src io.Reader, dk *DataKey, part uint32, random io.Reader,
+	attrs func() [AttributesSize]byte) (*EncryptReader, error) {
+	s, err := newSealer(dk, part, random)
+	if err != nil {
+		return nil, err
+	}
+	r := &EncryptReader{src: src, s: s, attrs: attrs, buf: getChunkBuf()}
+	r.out = r.s.hdr[:]
+	return r, nil
+}
+
+// Read fills p with ciphertext.
+func (r *EncryptReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(r.out) == 0 {
+			if r.err != nil {
+				break
+			}
+			r.err = r.next()
+			continue
+		}
+		c := copy(p[n:], r.out)
+		r.out = r.out[c:]
+		n += c
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, r.err
+}
+
+// Close releases the buffer. Reading after Close returns an error.
+func (r *EncryptReader) Close() error {
+	if r.err == nil {
+		r.err = errClosed
+	}
+	r.release()
+	return nil
+}
+
+func (r *EncryptReader) release() {
+	putChunkBuf(r.buf)
+	r.buf = nil
+	r.out = nil
+}
+
+// next produces the next piece of output into r.out, or returns io.EOF or
+// an error (after which the buffer is released).
+func (r *EncryptReader) next() error {
+	var err error
+	switch r.state {
+	case encChunks:
+		err = r.nextChunk()
+	case encTrailer:
+		var attrs *[AttributesSize]byte
+		if r.attrs != nil {
+			a := r.attrs()
+			attrs = &a
+		}
+		r.out = r.s.sealTrailer(*r.buf, attrs)
+		r.state = encDone
+		return nil
+	default:
+		err = io.EOF
+	}
+	if err != nil {
+		r.release()
+	}
+	return err
+}
+
+// nextChunk reads one chunk of plaintext and seals it.
+func (r *EncryptReader) nextChunk() error {
+	buf := *r.buf
+	n := 0
+	if r.ahead {
+		buf[0] = r.look[0]
+		n, r.ahead = 1, false
+	}
+	m, err := io.ReadFull(r.src, buf[n:ChunkSize])
+	n += m
+	final := false
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		final = true
+	case err != nil:
+		return fmt.Errorf("read plaintext: %w", err)
+	default:
+		// A full chunk: look one byte ahead to learn whether it is the
+		// last.
+		k, err := io.ReadFull(r.src, r.look[:])
+		switch {
+		case k == 1:
+			r.ahead = true
+		case err == io.EOF:
+			final = true
+		default:
+			return fmt.Errorf("read plaintext: %w", err)
+		}
+	}
+	if final {
+		r.state = encTrailer
+	}
+	if n == 0 {
+		return nil // empty segment, or the look-ahead found nothing
+	}
+	r.out = r.s.sealChunk(buf, n, final)
+	return nil
+}

@@ -255,6 +255,30 @@ func (r *EncryptReader) Read(p []byte) (int, error) {
 	return 0, r.err
 }
 
+// WriteTo writes the remaining ciphertext to w, chunk by chunk, without
+// an intermediate copy. It implements io.WriterTo, so io.Copy uses it.
+func (r *EncryptReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.out) > 0 {
+			n, err := w.Write(r.out)
+			total += int64(n)
+			r.out = r.out[n:]
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		if r.err != nil {
+			if r.err == io.EOF {
+				return total, nil
+			}
+			return total, r.err
+		}
+		r.err = r.next()
+	}
+}
+
 // Close releases the buffer. Reading after Close returns an error.
 func (r *EncryptReader) Close() error {
 	if r.err == nil {

@@ -75,8 +75,8 @@ func parseManifest(plain []byte) (Layout, error) {
 		}
 		layout[i] = Part{Number: binary.BigEndian.Uint32(e[0:4]), PlainSize: int64(size)}
 	}
-	if err := layout.Validate(); err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
+	if err := layout.Validate(); err != nil || layout[0].Number == 0 {
+		return nil, fmt.Errorf("manifest: bad part list: %w", ErrAuthentication)
 	}
 	return layout, nil
 }

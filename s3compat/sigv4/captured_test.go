@@ -195,10 +195,14 @@ func signedHeaderSet(raw []byte) map[string]bool {
 	return set
 }
 
-// flipByte changes b into another byte of the same class, so that the
-// request still parses.
+// flipByte changes b into another byte of the same class (hex digits
+// stay hex digits), so that the request still parses.
 func flipByte(b byte) byte {
 	switch {
+	case b == 'f':
+		return 'a'
+	case b == 'F':
+		return 'A'
 	case b >= '0' && b <= '8', b >= 'a' && b <= 'y', b >= 'A' && b <= 'Y':
 		return b + 1
 	case b == '9':

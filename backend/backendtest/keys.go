@@ -1,0 +1,74 @@
+package backendtest
+
+import (
+	"bytes"
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cloakproxy/cloak/backend"
+)
+
+// awkwardKeys are keys that break naive path mapping: they must all
+// coexist, read back unchanged, and list in byte order.
+func awkwardKeys() []string {
+	return []string{
+		"plain", "with space", "plus+sign", "percent%41", "percent%2F", "A", "a",
+		"a/b", "a/b/", "a/b/c", "a//b", "a/./b", "a/../b", "/leading", "//double-leading",
+		"trailing/", ".", "..", "../escape", "..%2F..", "dot.", "~tilde", "unicode/ü/世界",
+		"emoji-🔐", "tab\there", "back\\slash", "question?mark", "hash#mark", "amp&er",
+		"_underscore", "-dash", "UPPER/lower", "x" + strings.Repeat("y", 1023),
+		strings.Repeat("é", 512), strings.Repeat("z/", 511) + "zz",
+	}
+}
+
+func testAwkwardKeys(t *testing.T, cfg Config) {
+	st := cfg.NewStore(t)
+	b := newBucket(t, st)
+	var keys []string
+	for i, k := range awkwardKeys() {
+		if len(k) > backend.MaxKeyLength {
+			t.Fatalf("test key %d is %d bytes", i, len(k))
+		}
+		_, err := st.PutObject(ctx(t), b, k, strings.NewReader(k), int64(len(k)),
+			backend.PutOptions{})
+		if errors.Is(err, backend.ErrInvalidKey) && !cfg.AllKeys {
+			t.Logf("store refuses key %q", short(k))
+			continue
+		}
+		if err != nil {
+			t.Fatalf("PutObject(%q): %v", short(k), err)
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		got, info := get(t, st, b, k, 0, -1)
+		if !bytes.Equal(got, []byte(k)) || info.Key != k {
+			t.Errorf("key %q read back %q (info key %q)", short(k), short(string(got)), short(info.Key))
+		}
+	}
+	listed := listAll(t, st, b, backend.ListOptions{MaxKeys: 7})
+	want := append([]string(nil), keys...)
+	sort.Strings(want)
+	if strings.Join(listed, "\x00") != strings.Join(want, "\x00") {
+		t.Errorf("listed keys differ from the stored ones:\n got %q\nwant %q", listed, want)
+	}
+}
+
+func short(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func testInvalidKeys(t *testing.T, cfg Config) {
+	st := cfg.NewStore(t)
+	b := newBucket(t, st)
+	for _, k := range []string{"", strings.Repeat("k", backend.MaxKeyLength+1), "nul\x00byte",
+		"bad\xffutf8"} {
+		_, err := st.PutObject(ctx(t), b, k, strings.NewReader("x"), 1, backend.PutOptions{})
+		wantErr(t, "PutObject("+short(k)+")", err, backend.ErrInvalidKey)
+	}
+}

@@ -1,0 +1,130 @@
+package backendtest
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cloakproxy/cloak/backend"
+)
+
+// listAll pages through a listing and returns its entries in order:
+// keys, and common prefixes marked with a trailing "(prefix)" tag.
+func listAll(t *testing.T, st backend.Store, bucket string, opts backend.ListOptions) []string {
+	t.Helper()
+	var out []string
+	for range 10_000 {
+		res, err := st.ListObjects(ctx(t), bucket, opts)
+		if err != nil {
+			t.Fatalf("ListObjects(%+v): %v", opts, err)
+		}
+		page := len(res.Objects) + len(res.CommonPrefixes)
+		if opts.MaxKeys > 0 && page > opts.MaxKeys {
+			t.Fatalf("page of %d entries, MaxKeys %d", page, opts.MaxKeys)
+		}
+		out = append(out, mergePage(res)...)
+		if !res.IsTruncated {
+			return out
+		}
+		if res.NextToken == "" || page == 0 {
+			t.Fatalf("truncated page without progress: %+v", res)
+		}
+		opts.ContinuationToken = res.NextToken
+	}
+	t.Fatal("listing did not end")
+	return nil
+}
+
+// mergePage interleaves a page's keys and prefixes in byte order.
+func mergePage(res backend.ListResult) []string {
+	var out []string
+	for _, o := range res.Objects {
+		out = append(out, o.Key)
+	}
+	for _, p := range res.CommonPrefixes {
+		out = append(out, p+" (prefix)")
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return strings.TrimSuffix(out[i], " (prefix)") < strings.TrimSuffix(out[j], " (prefix)")
+	})
+	return out
+}
+
+// modelList is the S3 listing of keys, computed the obvious way.
+func modelList(keys []string, prefix, delim, startAfter string) []string {
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range sorted {
+		if !strings.HasPrefix(k, prefix) || k <= startAfter {
+			continue
+		}
+		rest := k[len(prefix):]
+		if i := strings.Index(rest, delim); delim != "" && i >= 0 {
+			cp := prefix + rest[:i+len(delim)]
+			if !seen[cp] {
+				seen[cp] = true
+				out = append(out, cp+" (prefix)")
+			}
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func listKeys() []string {
+	return []string{
+		"a", "a/1", "a/2", "a/b/1", "a/b/2", "a/c", "a0", "a+b", "a b", "ab/x", "b",
+		"b/", "b//c", "c/d/e/f", "photos/2024/jan/1.jpg", "photos/2024/jan/2.jpg",
+		"photos/2024/feb/1.jpg", "photos/2025/x.jpg", "photos/readme", "zz", "ü/1", "ü2",
+	}
+}
+
+func testListPagination(t *testing.T, cfg Config) {
+	st := cfg.NewStore(t)
+	b := newBucket(t, st)
+	keys := listKeys()
+	for _, k := range keys {
+		put(t, st, b, k, []byte(k), nil)
+	}
+	cases := []struct{ prefix, delim, startAfter string }{
+		{"", "", ""}, {"", "/", ""}, {"a", "", ""}, {"a", "/", ""}, {"a/", "/", ""},
+		{"photos/", "/", ""}, {"photos/2024/", "/", ""}, {"photos/", "", ""},
+		{"b/", "/", ""}, {"", "/", "a/b"}, {"", "", "a/b/1"}, {"photos/2024/", "/", "photos/2024/feb/"},
+		{"nomatch", "/", ""}, {"", "b", ""}, {"ü", "/", ""}, {"", "/", "zz"},
+	}
+	for _, tc := range cases {
+		want := modelList(keys, tc.prefix, tc.delim, tc.startAfter)
+		for _, max := range []int{1, 2, 3, 1000} {
+			name := fmt.Sprintf("prefix=%q,delim=%q,after=%q,max=%d", tc.prefix, tc.delim, tc.startAfter, max)
+			got := listAll(t, st, b, backend.ListOptions{Prefix: tc.prefix, Delimiter: tc.delim,
+				StartAfter: tc.startAfter, MaxKeys: max})
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%s:\n got %q\nwant %q", name, got, want)
+			}
+		}
+	}
+	res, err := st.ListObjects(ctx(t), b, backend.ListOptions{Prefix: "a/b/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range res.Objects {
+		if o.Size != int64(len(o.Key)) || o.ETag != md5hex([]byte(o.Key)) || o.LastModified.IsZero() {
+			t.Errorf("listed %+v, want size %d etag %s", o, len(o.Key), md5hex([]byte(o.Key)))
+		}
+	}
+}
+
+func testListErrors(t *testing.T, cfg Config) {
+	st := cfg.NewStore(t)
+	b := newBucket(t, st)
+	res, err := st.ListObjects(ctx(t), b, backend.ListOptions{})
+	if err != nil || len(res.Objects) != 0 || res.IsTruncated {
+		t.Errorf("listing an empty bucket: %+v, %v", res, err)
+	}
+	_, err = st.ListObjects(ctx(t), "ct-missing-bucket", backend.ListOptions{})
+	wantErr(t, "ListObjects of a missing bucket", err, backend.ErrNoSuchBucket)
+}

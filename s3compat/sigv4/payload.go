@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"net/http"
@@ -262,3 +263,12 @@ func bodyReadError(err error) error {
 	return s3err.ErrIncompleteBody.WithMessage("failed to read the request body").
 		WithCause(err)
 }
+
+// String describes a without its signing key or signature.
+func (a *Auth) String() string {
+	return "Auth{AccessKey: " + a.Credential.AccessKey + ", Presigned: " +
+		strconv.FormatBool(a.Presigned) + ", PayloadMode: " + a.PayloadMode.String() + "}"
+}
+
+// Format implements fmt.Formatter so that no verb prints key material.
+func (a *Auth) Format(f fmt.State, verb rune) { _, _ = fmt.Fprint(f, a.String()) }

@@ -1,0 +1,232 @@
+// Package miniotest starts a real MinIO server for tests.
+//
+// [Start] runs the MinIO binary named by CLOAK_MINIO_BIN (else "minio"
+// on PATH; scripts/minio.sh builds and caches one) on a free loopback
+// port with a fresh data directory and fixed root credentials, waits
+// until it answers its liveness probe, and stops it when the test ends.
+//
+// When no binary is found the test is skipped, unless CI=true or
+// CLOAK_REQUIRE_INTEGRATION=1, where it fails: tests against the real
+// server must not silently vanish from CI.
+package miniotest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Fixed test credentials of the server's root user. They protect only a
+// throw-away server on a loopback port.
+const (
+	AccessKey = "cloak-test-root"
+	SecretKey = "cloak-test-root-secret"
+)
+
+// startTimeout bounds how long Start waits for the server to be live.
+const startTimeout = 60 * time.Second
+
+// Server is a running MinIO server.
+type Server struct {
+	// Endpoint is the server's URL, "http://127.0.0.1:PORT".
+	Endpoint string
+	// Addr is the server's host:port.
+	Addr      string
+	AccessKey string
+	SecretKey string
+	// DataDir is the server's data directory, removed after the test.
+	DataDir string
+
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	out  *syncBuffer
+}
+
+// Binary returns the path of the MinIO binary to run, or "" if none is
+// found.
+func Binary() string {
+	if p := os.Getenv("CLOAK_MINIO_BIN"); p != "" {
+		return p
+	}
+	p, _ := exec.LookPath("minio")
+	return p
+}
+
+// Required reports whether a missing binary must fail the test rather
+// than skip it.
+func Required() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("CLOAK_REQUIRE_INTEGRATION") == "1"
+}
+
+// Start runs a MinIO server for the test t and stops it in t.Cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Binary()
+	if _, err := os.Stat(bin); bin == "" || err != nil {
+		msg := "miniotest: no MinIO binary (set CLOAK_MINIO_BIN, or run scripts/minio.sh)"
+		if Required() {
+			t.Fatal(msg + "; integration tests are required here (CI or CLOAK_REQUIRE_INTEGRATION=1)")
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	var lastErr error
+	for attempt := range 3 {
+		s, err := start(bin, dir, attempt)
+		if err == nil {
+			t.Cleanup(s.stop)
+			return s
+		}
+		lastErr = err
+		if !errors.Is(err, errPortTaken) {
+			break
+		}
+	}
+	t.Fatalf("miniotest: %v", lastErr)
+	return nil
+}
+
+var errPortTaken = errors.New("port taken")
+
+// start launches one server process and waits until it is live.
+func start(bin, dir string, attempt int) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	consolePort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		Addr: "127.0.0.1:" + port, AccessKey: AccessKey, SecretKey: SecretKey,
+		DataDir: fmt.Sprintf("%s/data%d", dir, attempt), done: make(chan struct{}),
+		out: &syncBuffer{},
+	}
+	s.Endpoint = "http://" + s.Addr
+	s.cmd = exec.Command(bin, "server", "--quiet", "--address", s.Addr,
+		"--console-address", "127.0.0.1:"+consolePort,
+		"--certs-dir", fmt.Sprintf("%s/certs%d", dir, attempt), s.DataDir)
+	s.cmd.Env = serverEnv()
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	if err := s.waitLive(); err != nil {
+		s.stop()
+		if strings.Contains(s.out.String(), "address already in use") {
+			return nil, errPortTaken
+		}
+		return nil, fmt.Errorf("%w; server output:\n%s", err, s.out.String())
+	}
+	return s, nil
+}
+
+// serverEnv is the environment of the server: credentials, no console,
+// no update checks or call-home, and deleted objects purged quickly so
+// write-heavy tests do not fill the disk.
+func serverEnv() []string {
+	env := []string{
+		"MINIO_ROOT_USER=" + AccessKey,
+		"MINIO_ROOT_PASSWORD=" + SecretKey,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+		"MINIO_CALLHOME_ENABLE=off",
+		"MINIO_CI_CD=on",
+		"MINIO_API_DELETE_CLEANUP_INTERVAL=5s",
+		"MINIO_API_STALE_UPLOADS_CLEANUP_INTERVAL=1m",
+	}
+	for _, kv := range os.Environ() {
+		// Keep PATH, HOME, TMPDIR and the like; drop any MINIO_ or proxy
+		// setting of the caller that could change the server.
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "MINIO_") && !strings.Contains(strings.ToLower(name), "proxy") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+// waitLive polls the liveness endpoint until it answers 200, the process
+// exits, or startTimeout passes.
+func (s *Server) waitLive() error {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
+			s.Endpoint+"/minio/health/live", nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.done:
+			return errors.New("minio exited before it was live")
+		case <-ctx.Done():
+			return fmt.Errorf("minio not live after %v", startTimeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// stop ends the server: SIGTERM, then SIGKILL if it has not exited in
+// ten seconds.
+func (s *Server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Output returns what the server has printed so far (at most 1 MiB).
+func (s *Server) Output() string { return s.out.String() }
+
+// syncBuffer collects process output, bounded, for error messages.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := 1<<20 - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

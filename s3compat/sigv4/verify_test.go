@@ -62,7 +62,9 @@ func TestHeaderSignedTampered(t *testing.T) {
 		{name: "changed path", want: s3err.ErrSignatureDoesNotMatch,
 			change: func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/bucket/kez", "" }},
 		{name: "double-encoded path", want: s3err.ErrSignatureDoesNotMatch,
-			change: func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/bucket/k%20ey", "/bucket/k%2520ey" }},
+			change: func(r *http.Request) {
+				r.URL.Path, r.URL.RawPath = "/bucket/k%20ey", "/bucket/k%2520ey"
+			}},
 		{name: "changed host", want: s3err.ErrSignatureDoesNotMatch,
 			change: func(r *http.Request) { r.Host = "other.example.com" }},
 		{name: "changed method", want: s3err.ErrSignatureDoesNotMatch,
@@ -226,7 +228,9 @@ func TestPresignedTampered(t *testing.T) {
 		{name: "missing date", want: s3err.ErrAuthorizationQueryParametersError,
 			change: func(q string) string { return strings.Replace(q, "X-Amz-Date", "X-Amz-Datum", 1) }},
 		{name: "wrong algorithm", want: s3err.ErrAuthorizationQueryParametersError,
-			change: func(q string) string { return strings.Replace(q, "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1", 1) }},
+			change: func(q string) string {
+				return strings.Replace(q, "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1", 1)
+			}},
 		{name: "unsigned x-amz header", want: s3err.ErrAccessDenied,
 			header: func(r *http.Request) { r.Header.Set("X-Amz-Acl", "public-read") }},
 		{name: "streaming payload", want: s3err.ErrInvalidRequest,

@@ -59,9 +59,9 @@ const (
 var Algorithms = []Algorithm{CRC32, CRC32C, CRC64NVME, SHA1, SHA256}
 
 var (
-	names     = [...]string{"", "CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}
-	sizes     = [...]int{0, crc32.Size, crc32.Size, crc64nvme.Size, sha1.Size, sha256.Size}
-	castagnol = crc32.MakeTable(crc32.Castagnoli)
+	names           = [...]string{"", "CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}
+	sizes           = [...]int{0, crc32.Size, crc32.Size, crc64nvme.Size, sha1.Size, sha256.Size}
+	castagnoliTable = crc32.MakeTable(crc32.Castagnoli)
 )
 
 // String returns S3's name for a: "CRC32", "CRC32C", "CRC64NVME", "SHA1"
@@ -133,7 +133,7 @@ func (a Algorithm) New() hash.Hash {
 	case CRC32:
 		return crc32.NewIEEE()
 	case CRC32C:
-		return crc32.New(castagnol)
+		return crc32.New(castagnoliTable)
 	case CRC64NVME:
 		return crc64nvme.New()
 	case SHA1:

@@ -188,6 +188,15 @@ func TestParseRequest(t *testing.T) {
 		{name: "bad type", h: map[string]string{
 			"X-Amz-Checksum-Algorithm": "CRC32", "X-Amz-Checksum-Type": "PARTIAL"},
 			wantErr: s3err.ErrInvalidRequest, msg: errBadType.Message},
+		{name: "full object sha256", h: map[string]string{
+			"X-Amz-Checksum-Algorithm": "SHA256", "X-Amz-Checksum-Type": "FULL_OBJECT"},
+			wantErr: s3err.ErrInvalidRequest},
+		{name: "composite crc64nvme", h: map[string]string{
+			"X-Amz-Checksum-Algorithm": "CRC64NVME", "X-Amz-Checksum-Type": "COMPOSITE"},
+			wantErr: s3err.ErrInvalidRequest},
+		{name: "full object crc64nvme", h: map[string]string{
+			"X-Amz-Checksum-Algorithm": "CRC64NVME", "X-Amz-Checksum-Type": "FULL_OBJECT"},
+			want: Spec{Algorithm: CRC64NVME, Type: TypeFullObject}},
 		{name: "unknown checksum header ignored", h: map[string]string{
 			"X-Amz-Checksum-Md5": "whatever", "X-Amz-Checksum-Mode": "ENABLED"}},
 	}
@@ -215,6 +224,9 @@ func TestParseRequest(t *testing.T) {
 				got.Type != c.want.Type || (got.MD5 != nil) != (c.want.MD5 != nil) ||
 				(got.Expected != nil) != (c.want.Expected != nil) {
 				t.Errorf("spec = %+v, want like %+v", got, c.want)
+			}
+			if got.Verifies() != (got.MD5 != nil || got.Expected != nil || got.Trailer) {
+				t.Errorf("Verifies() = %v for %+v", got.Verifies(), got)
 			}
 			if got.Expected != nil && got.Algorithm.Encode(got.Expected) != h.Get(got.Algorithm.Header()) {
 				t.Errorf("expected value does not round-trip")
@@ -546,4 +558,22 @@ func FuzzParseRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkReader(b *testing.B) {
+	data := make([]byte, 1<<20)
+	buf := make([]byte, 64<<10)
+	for _, a := range []Algorithm{None, CRC32C, CRC64NVME, SHA256} {
+		b.Run("MD5+"+a.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				r := NewReader(bytes.NewReader(data), Spec{Algorithm: a}, nil)
+				for {
+					if _, err := r.Read(buf); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
 }

@@ -174,6 +174,22 @@ func (s *Spec) parseDeclarations(h http.Header) error {
 		}
 		s.Type = t
 	}
+	return checkTypeFits(s.Algorithm, s.Type)
+}
+
+// checkTypeFits refuses the combinations S3 refuses: full-object
+// checksums exist only for the CRCs, and CRC64NVME has only full-object
+// checksums.
+func checkTypeFits(a Algorithm, t Type) error {
+	switch {
+	case t == TypeFullObject && (a == SHA1 || a == SHA256):
+		return s3err.ErrInvalidRequest.WithMessagef(
+			"The FULL_OBJECT checksum type cannot be used with the %s checksum algorithm.",
+			strings.ToLower(a.String()))
+	case t == TypeComposite && a == CRC64NVME:
+		return s3err.ErrInvalidRequest.WithMessage(
+			"The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.")
+	}
 	return nil
 }
 

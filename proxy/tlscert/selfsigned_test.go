@@ -256,7 +256,8 @@ func TestFingerprint(t *testing.T) {
 }
 
 func TestSANNames(t *testing.T) {
-	got := sanNames([]string{" Host.Example ", "[::1]", "0:0:0:0:0:0:0:1", "127.0.0.1", "host.example"})
+	got := sanNames([]string{" Host.Example ", "[::1]", "0:0:0:0:0:0:0:1", "127.0.0.1",
+		"host.example"})
 	want := []string{"localhost", "127.0.0.1", "::1", "host.example"}
 	if !slices.Equal(got, want) {
 		t.Errorf("sanNames = %v, want %v", got, want)

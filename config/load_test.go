@@ -268,6 +268,7 @@ func TestLoadFileEdgeCases(t *testing.T) {
 		{"comments only", "# nothing\n"},
 		{"explicit document", "---\nlisten: 127.0.0.1:9443\n"},
 		{"empty section", "tls:\nbackend:\n"},
+		{"unquoted version", "tls:\n  min_version: 1.3\n"},
 		{"anchor and alias", "s3:\n  domains: &d [a.example]\nmigrating: [bucket-a]\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

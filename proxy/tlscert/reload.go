@@ -85,12 +85,15 @@ func (r *Reloader) reloadLocked() (pairStamp, error) {
 // pair written in two steps is picked up once both are in place; it
 // calls onError (if not nil) with the error once per distinct state of
 // the files, not at every try. Watch returns when ctx is done; run it in
-// its own goroutine.
+// its own goroutine. An interval of zero or less means DefaultWatchInterval.
 //
 // Polling misses a change that keeps both size and modification time
 // (possible within the file system's timestamp granularity); Reload
 // handles that case when called explicitly.
 func (r *Reloader) Watch(ctx context.Context, interval time.Duration, onError func(error)) {
+	if interval <= 0 {
+		interval = DefaultWatchInterval
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
@@ -120,6 +123,9 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration, onError fu
 		}
 	}
 }
+
+// DefaultWatchInterval is the polling interval Watch uses when given none.
+const DefaultWatchInterval = 5 * time.Second
 
 // fileStamp is what Watch compares to notice a changed file.
 type fileStamp struct {

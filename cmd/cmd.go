@@ -30,10 +30,7 @@ func init() {
 	commands = map[string]command{
 		"version": {"print the version and build information", runVersion},
 		"help":    {"list the commands", runHelp},
-		"serve": {"start the proxy (not implemented yet)", func(_ []string, _, stderr io.Writer) int {
-			fmt.Fprintln(stderr, "cloak: serve is not implemented yet; see README.md")
-			return 1
-		}},
+		"serve":   {"start the S3 proxy (cloak serve -h for its flags)", runServe},
 	}
 }
 

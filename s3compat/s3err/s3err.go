@@ -119,6 +119,8 @@ var (
 		"The Content-MD5 or checksum value that you specified is not valid.")
 	ErrInvalidEncryptionAlgorithm = newErr("InvalidEncryptionAlgorithmError", http.StatusBadRequest,
 		"The encryption request that you specified is not valid.")
+	ErrInvalidLocationConstraint = newErr("InvalidLocationConstraint", http.StatusBadRequest,
+		"The specified location-constraint is not valid.")
 	ErrInvalidObjectState = newErr("InvalidObjectState", http.StatusForbidden,
 		"The operation is not valid for the current state of the object.")
 	ErrInvalidPart = newErr("InvalidPart", http.StatusBadRequest,

@@ -1,0 +1,137 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cloakproxy/cloak/config"
+)
+
+// TestServe_ZeroConfigStartsAWorkingProxy runs the serve command the way
+// the README's first command does (no configuration but a data directory
+// and a free port), reads what it prints, and uses it with the AWS SDK
+// over TLS, trusting only the self-signed certificate it generated.
+func TestServe_ZeroConfigStartsAWorkingProxy(t *testing.T) {
+	data := t.TempDir()
+	env := map[string]string{}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError),
+		[]string{"--data", data, "--listen", "127.0.0.1:0"}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, pw, io.Discard)
+		pw.Close()
+	}()
+	printed := readUntil(t, pr, regexp.MustCompile(`serving S3 on (https://\S+)`))
+	endpoint := regexp.MustCompile(`serving S3 on (https://\S+)`).FindStringSubmatch(printed)[1]
+	access := regexp.MustCompile(`access key: (\S+)`).FindStringSubmatch(printed)
+	secret := regexp.MustCompile(`secret key: (\S+)`).FindStringSubmatch(printed)
+	if access == nil || secret == nil || !strings.Contains(printed, "SHA-256 fingerprint") {
+		t.Fatalf("start-up output lacks credentials or fingerprint:\n%s", printed)
+	}
+	if st, err := os.Stat(filepath.Join(data, "keyring")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key ring not created with mode 0600: %v", err)
+	}
+
+	pem, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
+		Credentials: credentials.NewStaticCredentialsProvider(access[1], secret[1], ""),
+	})
+	bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer bcancel()
+	if _, err := client.CreateBucket(bctx, &s3.CreateBucketInput{Bucket: aws.String("first")}); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("confidential "), 1000)
+	if _, err := client.PutObject(bctx, &s3.PutObjectInput{Bucket: aws.String("first"), Key: aws.String("doc"),
+		Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.GetObject(bctx, &s3.GetObjectInput{Bucket: aws.String("first"), Key: aws.String("doc")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.Equal(got, body) {
+		t.Fatal("read back different bytes")
+	}
+	// Nothing readable under the data directory.
+	filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			if bytes.Contains(b, []byte("confidential confidential")) || bytes.Contains(b, []byte(secret[1])) {
+				t.Errorf("plaintext or the root secret found in %s", p)
+			}
+		}
+		return nil
+	})
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after shutdown", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
+
+// readUntil reads lines from r until one matches re, within a deadline.
+func readUntil(t *testing.T, r io.Reader, re *regexp.Regexp) string {
+	t.Helper()
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var all strings.Builder
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("serve stopped printing before it was ready:\n%s", all.String())
+			}
+			all.WriteString(l + "\n")
+			if re.MatchString(l) {
+				return all.String()
+			}
+		case <-timeout:
+			t.Fatalf("serve not ready in time:\n%s", all.String())
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/cloakproxy/cloak/s3compat/checksum"
+	"github.com/cloakproxy/cloak/s3compat/s3err"
+	"github.com/cloakproxy/cloak/s3compat/s3xml"
+)
+
+// owner is the single owner Cloak reports for buckets and objects until
+// access control introduces users.
+var owner = s3xml.Owner{ID: "cloak", DisplayName: "cloak"}
+
+func (s *Server) listBuckets(ctx context.Context, rq *request) error {
+	buckets, err := s.opts.Store.ListBuckets(ctx)
+	if err != nil {
+		return err
+	}
+	res := s3xml.ListAllMyBucketsResult{Owner: owner}
+	for _, b := range buckets {
+		res.Buckets = append(res.Buckets, s3xml.Bucket{Name: b.Name, CreationDate: s3xml.Time{Time: b.Created}})
+	}
+	return s3xml.Write(rq.w, http.StatusOK, res)
+}
+
+func (s *Server) createBucket(ctx context.Context, rq *request) error {
+	body, _, err := s.requestBody(rq)
+	if err != nil {
+		return err
+	}
+	var cfg s3xml.CreateBucketConfiguration
+	if err := decodeOptional(body, s3xml.MaxCreateBucketBody, &cfg); err != nil {
+		return err
+	}
+	if loc := cfg.LocationConstraint; loc != "" && loc != s.opts.Region {
+		return s3err.ErrInvalidLocationConstraint.WithMessagef(
+			"The specified location-constraint is not valid: this endpoint serves %s.", s.opts.Region)
+	}
+	if err := s.opts.Store.CreateBucket(ctx, rq.s3.Bucket); err != nil {
+		return err
+	}
+	rq.w.Header().Set("Location", "/"+rq.s3.Bucket)
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// decodeOptional decodes an XML body that may be empty.
+func decodeOptional(body io.Reader, limit int64, v any) error {
+	var first [1]byte
+	n, err := io.ReadFull(body, first[:])
+	if n == 0 {
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	}
+	return s3xml.Decode(io.MultiReader(bytes.NewReader(first[:n]), body), limit, v)
+}
+
+func (s *Server) deleteBucket(ctx context.Context, rq *request) error {
+	if err := s.opts.Store.DeleteBucket(ctx, rq.s3.Bucket); err != nil {
+		return err
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) headBucket(ctx context.Context, rq *request) error {
+	if err := s.opts.Store.HeadBucket(ctx, rq.s3.Bucket); err != nil {
+		return err
+	}
+	rq.w.Header().Set("X-Amz-Bucket-Region", s.opts.Region)
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) getBucketLocation(ctx context.Context, rq *request) error {
+	if err := s.opts.Store.HeadBucket(ctx, rq.s3.Bucket); err != nil {
+		return err
+	}
+	loc := s3xml.LocationConstraint{}
+	if s.opts.Region != "us-east-1" {
+		loc.Location = s.opts.Region
+	}
+	return s3xml.Write(rq.w, http.StatusOK, loc)
+}
+
+// requestBody returns the request body, verified as it streams: the
+// signature's payload hash or chunk signatures, then Content-MD5 and any
+// x-amz-checksum-* value. The returned reader reports a mismatch in place
+// of io.EOF.
+//
+// It also returns the decoded length of the body, -1 when unknown.
+func (s *Server) requestBody(rq *request) (*checksum.Reader, int64, error) {
+	spec, err := checksum.ParseRequest(rq.r.Header)
+	if err != nil {
+		return nil, 0, err
+	}
+	payload, err := rq.auth.Body(rq.r)
+	if err != nil {
+		return nil, 0, err
+	}
+	return checksum.NewReader(payload, spec, payload.Trailer), payload.DecodedLength(), nil
+}

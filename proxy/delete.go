@@ -1,0 +1,57 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/cloakproxy/cloak/s3compat/s3err"
+	"github.com/cloakproxy/cloak/s3compat/s3xml"
+)
+
+func (s *Server) deleteObject(ctx context.Context, rq *request) error {
+	if err := s.opts.Store.DeleteObject(ctx, rq.s3.Bucket, rq.s3.Key); err != nil {
+		return err
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteObjects serves DeleteObjects. S3 requires the body to carry an
+// integrity check (Content-MD5 or a flexible checksum).
+func (s *Server) deleteObjects(ctx context.Context, rq *request) error {
+	body, _, err := s.requestBody(rq)
+	if err != nil {
+		return err
+	}
+	if rq.r.Header.Get("Content-Md5") == "" && !hasChecksumHeader(rq.r.Header) {
+		return s3err.ErrInvalidRequest.WithMessage(
+			"Missing required header for this request: Content-MD5 or x-amz-checksum-*")
+	}
+	var del s3xml.Delete
+	if err := s3xml.Decode(body, s3xml.MaxDeleteBody, &del); err != nil {
+		return err
+	}
+	var res s3xml.DeleteResult
+	for _, o := range del.Objects {
+		err := s.opts.Store.DeleteObject(ctx, rq.s3.Bucket, o.Key)
+		switch {
+		case err != nil:
+			e := toS3(err)
+			res.Errors = append(res.Errors, s3xml.DeleteError{Key: o.Key, Code: e.Code, Message: e.Message})
+		case !del.Quiet:
+			res.Deleted = append(res.Deleted, s3xml.Deleted{Key: o.Key})
+		}
+	}
+	return s3xml.Write(rq.w, http.StatusOK, res)
+}
+
+func hasChecksumHeader(h http.Header) bool {
+	for _, k := range []string{"X-Amz-Checksum-Crc32", "X-Amz-Checksum-Crc32c",
+		"X-Amz-Checksum-Crc64nvme", "X-Amz-Checksum-Sha1", "X-Amz-Checksum-Sha256", "X-Amz-Trailer",
+		"X-Amz-Sdk-Checksum-Algorithm"} {
+		if h.Get(k) != "" {
+			return true
+		}
+	}
+	return false
+}

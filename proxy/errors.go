@@ -1,0 +1,83 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/cloakproxy/cloak/backend"
+	"github.com/cloakproxy/cloak/crypto"
+	"github.com/cloakproxy/cloak/s3compat/s3err"
+)
+
+// errNotImplemented marks operations or object kinds this version does not
+// serve yet.
+var errNotImplemented = errors.New("not implemented")
+
+// Errors of the proxy's own making.
+var (
+	// errIntegrity is what a client sees when a stored object fails
+	// authentication: S3 has no code for it, so it is an InternalError
+	// with a message of its own.
+	errIntegrity = s3err.ErrInternalError.WithMessage(
+		"The stored object failed an integrity check and was not returned.")
+	errPlaintextRefused = s3err.ErrInvalidObjectState.WithMessage(
+		"The stored object is not encrypted by Cloak and this bucket is not being migrated.")
+)
+
+// backendErrors maps the store's sentinels to S3 errors.
+var backendErrors = []struct {
+	sentinel error
+	s3       *s3err.Error
+}{
+	{backend.ErrNoSuchBucket, s3err.ErrNoSuchBucket},
+	{backend.ErrNoSuchKey, s3err.ErrNoSuchKey},
+	{backend.ErrNoSuchUpload, s3err.ErrNoSuchUpload},
+	{backend.ErrBucketExists, s3err.ErrBucketAlreadyOwnedByYou},
+	{backend.ErrBucketNotEmpty, s3err.ErrBucketNotEmpty},
+	{backend.ErrInvalidBucketName, s3err.ErrInvalidBucketName},
+	{backend.ErrInvalidKey, s3err.ErrInvalidArgument.WithMessage("The object key cannot be stored by the backend.")},
+	{backend.ErrPreconditionFailed, s3err.ErrPreconditionFailed},
+	{backend.ErrInvalidRange, s3err.ErrInvalidRange},
+	{backend.ErrInvalidPart, s3err.ErrInvalidPart},
+	{backend.ErrInvalidPartOrder, s3err.ErrInvalidPartOrder},
+	{backend.ErrEntityTooSmall, s3err.ErrEntityTooSmall},
+	{backend.ErrMetadataTooLarge, s3err.ErrMetadataTooLarge},
+	{backend.ErrInvalidArgument, s3err.ErrInvalidArgument},
+	{backend.ErrIncompleteBody, s3err.ErrIncompleteBody},
+}
+
+// toS3 turns any error into the S3 error the client should see. Errors
+// that already are S3 errors pass unchanged; the cause is kept for logs.
+func toS3(err error) *s3err.Error {
+	var e *s3err.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	for _, m := range backendErrors {
+		if errors.Is(err, m.sentinel) {
+			return m.s3.WithCause(err)
+		}
+	}
+	switch {
+	case errors.Is(err, crypto.ErrAuthentication), errors.Is(err, crypto.ErrUnsupportedVersion):
+		return errIntegrity.WithCause(err)
+	case errors.Is(err, errNotEncrypted):
+		return errPlaintextRefused.WithCause(err)
+	case errors.Is(err, errNotImplemented):
+		return s3err.ErrNotImplemented.WithMessage("This operation is not implemented yet.").WithCause(err)
+	case errors.Is(err, crypto.ErrUnknownKey):
+		return s3err.ErrInternalError.WithMessage("The object's master key is not available.").WithCause(err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return s3err.ErrIncompleteBody.WithCause(err)
+	case errors.Is(err, context.Canceled):
+		return s3err.ErrRequestTimeout.WithCause(err)
+	}
+	return s3err.ErrInternalError.WithCause(err)
+}
+
+// isTampering reports whether err means stored data failed authentication,
+// which is logged as possible tampering.
+func isTampering(err error) bool {
+	return errors.Is(err, crypto.ErrAuthentication)
+}

@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/cloakproxy/cloak/backend"
+	"github.com/cloakproxy/cloak/crypto"
+	"github.com/cloakproxy/cloak/s3compat"
+	"github.com/cloakproxy/cloak/s3compat/checksum"
+	"github.com/cloakproxy/cloak/s3compat/s3err"
+)
+
+// getObject serves GetObject and HeadObject: it opens the object's
+// envelope, answers conditional and range headers against the plaintext,
+// and streams the authenticated plaintext of the range, fetching only the
+// ciphertext that covers it.
+func (s *Server) getObject(ctx context.Context, rq *request) error {
+	if rq.s3.PartNumber > 1 {
+		return s3err.ErrInvalidPart.WithMessage("Single-part objects have only part 1.")
+	}
+	info, err := s.opts.Store.HeadObject(ctx, rq.s3.Bucket, rq.s3.Key)
+	if err != nil {
+		return err
+	}
+	obj, err := s.openObject(ctx, rq.s3.Bucket, rq.s3.Key, info)
+	if err != nil {
+		return err
+	}
+	defer obj.close()
+	state := s3compat.ObjectState{Exists: true, ETag: obj.etag, LastModified: info.LastModified}
+	if err := s3compat.EvalConditions(rq.r.Header, rq.r.Method, state); err != nil {
+		if errors.Is(err, s3err.ErrNotModified) {
+			setObjectHeaders(rq.w.Header(), obj)
+		}
+		return err
+	}
+	size := obj.size()
+	rng, partial, err := s3compat.ParseRange(rq.r.Header.Get("Range"), size)
+	if err != nil {
+		rq.w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		return err
+	}
+	off, n := int64(0), size
+	if partial {
+		off, n = rng.Start, rng.Length
+	}
+	h := rq.w.Header()
+	setObjectHeaders(h, obj)
+	setChecksumHeader(h, rq.r.Header, obj)
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	status := http.StatusOK
+	if partial {
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, size))
+		status = http.StatusPartialContent
+	}
+	if rq.s3.Op == s3compat.OpHeadObject {
+		rq.w.WriteHeader(status)
+		return nil
+	}
+	body, err := s.openRange(ctx, obj, off, n)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	// Decrypt the first chunk before committing to a status, so that an
+	// object damaged at its start (or opened with the wrong key) gets a
+	// proper error response rather than a cut-off body.
+	first := make([]byte, min(n, 32<<10))
+	k, err := io.ReadFull(body, first)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return err
+	}
+	rq.w.WriteHeader(status)
+	_, err = rq.w.Write(first[:k])
+	if err == nil {
+		_, err = io.Copy(rq.w, body)
+	}
+	if err != nil {
+		// The status line is gone; abort the connection so the client
+		// sees a truncated response, never a complete-looking one.
+		rq.w.s3Code, rq.w.cause = toS3(err).Code, err
+		if isTampering(err) {
+			rq.tampered = true
+		}
+		s.logRequest(rq)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// openRange returns the plaintext bytes [off, off+n) of obj.
+func (s *Server) openRange(ctx context.Context, obj *storedObject, off, n int64) (io.ReadCloser, error) {
+	pin := backend.GetOptions{IfMatch: obj.info.ETag}
+	if obj.plaintext {
+		if n == 0 {
+			return io.NopCloser(eofReader{}), nil
+		}
+		rc, _, err := s.opts.Store.GetObject(ctx, obj.bucket, obj.key, off, n, pin)
+		return rc, err
+	}
+	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		rc, _, err := s.opts.Store.GetObject(ctx, obj.bucket, obj.key, off, n, pin)
+		if err != nil {
+			return nil, err
+		}
+		return rc, nil
+	}
+	return crypto.OpenRange(ctx, open, obj.dk, obj.layout, off, n)
+}
+
+// setObjectHeaders sets the headers GET and HEAD share.
+func setObjectHeaders(h http.Header, obj *storedObject) {
+	obj.meta.writeHeaders(h)
+	h.Set("ETag", quote(obj.etag))
+	h.Set("Last-Modified", obj.info.LastModified.UTC().Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+}
+
+// setChecksumHeader returns the stored checksum when the client asks for
+// it with x-amz-checksum-mode: ENABLED, as S3 does. Only checksums known
+// before the object was stored are kept in its metadata.
+func setChecksumHeader(h http.Header, req http.Header, obj *storedObject) {
+	if !strings.EqualFold(req.Get("X-Amz-Checksum-Mode"), "ENABLED") || obj.meta.ChecksumAlgorithm == "" {
+		return
+	}
+	if alg, ok := checksum.ParseAlgorithm(obj.meta.ChecksumAlgorithm); ok {
+		h.Set(alg.Header(), obj.meta.Checksum)
+	}
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

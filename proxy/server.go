@@ -1,0 +1,221 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cloakproxy/cloak/backend"
+	"github.com/cloakproxy/cloak/crypto"
+	"github.com/cloakproxy/cloak/s3compat"
+	"github.com/cloakproxy/cloak/s3compat/s3err"
+	"github.com/cloakproxy/cloak/s3compat/sigv4"
+)
+
+// Options configure a Server. Store, Keys and Credentials are required.
+type Options struct {
+	Store       backend.Store
+	Keys        crypto.KeyWrapper
+	Credentials sigv4.CredentialStore
+	// Region is the region Cloak answers as; requests signed for another
+	// region are refused. Default us-east-1.
+	Region string
+	// Domains are the base domains for virtual-host-style requests.
+	Domains []string
+	// Migrating reports whether objects without an envelope may be served
+	// as they are under bucket/key. Nil means nowhere.
+	Migrating func(bucket, key string) bool
+	// SmallObjectLimit is the largest single PUT that is buffered (in
+	// memory, as plaintext then ciphertext) so that its plaintext MD5 is
+	// known before it is stored and can be its ETag. Zero means
+	// DefaultSmallObjectLimit; negative disables buffering.
+	SmallObjectLimit int64
+	// Logger receives one line per request; slog.Default when nil.
+	Logger *slog.Logger
+	// Now is the clock for signature checks; time.Now when nil.
+	Now func() time.Time
+}
+
+// DefaultSmallObjectLimit is the default Options.SmallObjectLimit.
+const DefaultSmallObjectLimit = 8 << 20
+
+// Server is the S3 request pipeline: it parses, authenticates, and
+// dispatches every request, and writes every error through s3err.Write.
+// It is an http.Handler and is safe for concurrent use.
+type Server struct {
+	opts     Options
+	verifier *sigv4.Verifier
+	log      *slog.Logger
+	list     *listCache
+}
+
+// New returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Keys == nil || opts.Credentials == nil {
+		return nil, errors.New("proxy: Store, Keys and Credentials are required")
+	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.SmallObjectLimit == 0 {
+		opts.SmallObjectLimit = DefaultSmallObjectLimit
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	v := sigv4.NewVerifier(opts.Credentials, sigv4.Config{Region: opts.Region, Now: opts.Now})
+	return &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache()}, nil
+}
+
+// request is the state of one request as it moves through the pipeline.
+type request struct {
+	id    string
+	s3    s3compat.Request
+	auth  *sigv4.Auth
+	start time.Time
+	w     *statusWriter
+	r     *http.Request
+	// tampered is set when stored data failed authentication.
+	tampered bool
+}
+
+// handler serves one operation. It writes the response on success and
+// returns an error (written by the pipeline) otherwise.
+type handler func(ctx context.Context, rq *request) error
+
+func (s *Server) handlers() map[s3compat.Op]handler {
+	return map[s3compat.Op]handler{
+		s3compat.OpListBuckets:       s.listBuckets,
+		s3compat.OpCreateBucket:      s.createBucket,
+		s3compat.OpDeleteBucket:      s.deleteBucket,
+		s3compat.OpHeadBucket:        s.headBucket,
+		s3compat.OpGetBucketLocation: s.getBucketLocation,
+		s3compat.OpListObjects:       s.listObjectsV1,
+		s3compat.OpListObjectsV2:     s.listObjectsV2,
+		s3compat.OpPutObject:         s.putObject,
+		s3compat.OpGetObject:         s.getObject,
+		s3compat.OpHeadObject:        s.getObject,
+		s3compat.OpDeleteObject:      s.deleteObject,
+		s3compat.OpDeleteObjects:     s.deleteObjects,
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rq := &request{id: newRequestID(), start: time.Now(), w: &statusWriter{ResponseWriter: w}, r: r}
+	rq.w.Header().Set("X-Amz-Request-Id", rq.id)
+	rq.w.Header().Set("Server", "Cloak")
+	err := s.serve(r.Context(), rq)
+	if err != nil {
+		if isTampering(err) {
+			rq.tampered = true
+		}
+		e := toS3(err)
+		if !rq.w.wroteHeader {
+			s3err.Write(rq.w, r, e, s3err.Context{RequestID: rq.id, Bucket: rq.s3.Bucket, Key: rq.s3.Key})
+		}
+		rq.w.s3Code = e.Code
+		rq.w.cause = err
+	}
+	s.logRequest(rq)
+}
+
+func (s *Server) serve(ctx context.Context, rq *request) error {
+	var err error
+	if err = s3compat.CheckHeaderSize(rq.r.Header); err != nil {
+		return err
+	}
+	if rq.s3, err = s3compat.ParseRequest(rq.r, s.opts.Domains); err != nil {
+		return err
+	}
+	if rq.auth, err = s.verifier.Verify(rq.r); err != nil {
+		return err
+	}
+	h := s.handlers()[rq.s3.Op]
+	if h == nil {
+		return s3err.ErrNotImplemented.WithMessagef("%s is not implemented.", opName(rq.s3))
+	}
+	return h(ctx, rq)
+}
+
+func opName(r s3compat.Request) string {
+	if r.Subresource != "" {
+		return "The ?" + r.Subresource + " sub-resource"
+	}
+	return string(r.Op)
+}
+
+func (s *Server) logRequest(rq *request) {
+	attrs := []slog.Attr{
+		slog.String("request_id", rq.id),
+		slog.String("method", rq.r.Method),
+		slog.String("op", string(rq.s3.Op)),
+		slog.String("bucket", rq.s3.Bucket),
+		slog.String("key", rq.s3.Key),
+		slog.Int("status", rq.w.status()),
+		slog.Int64("bytes_out", rq.w.bytes),
+		slog.Duration("duration", time.Since(rq.start)),
+		slog.String("remote", rq.r.RemoteAddr),
+	}
+	if rq.auth != nil {
+		attrs = append(attrs, slog.String("access_key", rq.auth.Credential.AccessKey))
+	}
+	level := slog.LevelInfo
+	if rq.w.s3Code != "" {
+		attrs = append(attrs, slog.String("s3_code", rq.w.s3Code), slog.String("error", rq.w.cause.Error()))
+		if rq.w.status() >= 500 {
+			level = slog.LevelError
+		}
+	}
+	if rq.tampered {
+		attrs = append(attrs, slog.Bool("possible_tampering", true))
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter records the status and body size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+	bytes       int64
+	s3Code      string
+	cause       error
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) status() int {
+	if !w.wroteHeader {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -63,7 +63,7 @@ func TestServe_ZeroConfigStartsAWorkingProxy(t *testing.T) {
 	pool.AppendCertsFromPEM(pem)
 	client := s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
+		HTTPClient:  &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 		Credentials: credentials.NewStaticCredentialsProvider(access[1], secret[1], ""),
 	})
 	bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)

@@ -28,7 +28,7 @@ func (s *Server) listBuckets(ctx context.Context, rq *request) error {
 }
 
 func (s *Server) createBucket(ctx context.Context, rq *request) error {
-	body, _, err := s.requestBody(rq)
+	body, err := s.requestBody(rq)
 	if err != nil {
 		return err
 	}
@@ -91,18 +91,25 @@ func (s *Server) getBucketLocation(ctx context.Context, rq *request) error {
 
 // requestBody returns the request body, verified as it streams: the
 // signature's payload hash or chunk signatures, then Content-MD5 and any
-// x-amz-checksum-* value. The returned reader reports a mismatch in place
-// of io.EOF.
-//
-// It also returns the decoded length of the body, -1 when unknown.
-func (s *Server) requestBody(rq *request) (*checksum.Reader, int64, error) {
+// x-amz-checksum-* value. Its reader reports a mismatch in place of
+// io.EOF.
+func (s *Server) requestBody(rq *request) (*body, error) {
 	spec, err := checksum.ParseRequest(rq.r.Header)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	payload, err := rq.auth.Body(rq.r)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return checksum.NewReader(payload, spec, payload.Trailer), payload.DecodedLength(), nil
+	return &body{Reader: checksum.NewReader(payload, spec, payload.Trailer), spec: spec,
+		size: payload.DecodedLength()}, nil
+}
+
+// body is a verifying request body.
+type body struct {
+	*checksum.Reader
+	spec checksum.Spec
+	// size is the decoded length of the body, -1 when unknown.
+	size int64
 }

@@ -19,7 +19,7 @@ func (s *Server) deleteObject(ctx context.Context, rq *request) error {
 // deleteObjects serves DeleteObjects. S3 requires the body to carry an
 // integrity check (Content-MD5 or a flexible checksum).
 func (s *Server) deleteObjects(ctx context.Context, rq *request) error {
-	body, _, err := s.requestBody(rq)
+	body, err := s.requestBody(rq)
 	if err != nil {
 		return err
 	}

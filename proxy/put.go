@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 
 	"github.com/cloakproxy/cloak/backend"
 	"github.com/cloakproxy/cloak/crypto"
@@ -21,22 +20,39 @@ import (
 // only if all of it verified, because the encryptor seals the last chunk
 // only after the verifying reader reached a clean EOF, and a store never
 // commits a sized upload that is short of bytes.
+//
+// The ETag is the plaintext MD5 whenever it is known before the object is
+// stored: from Content-MD5 (verified by the end of the body), or by
+// buffering a body of at most SmallObjectLimit bytes. Larger bodies without
+// Content-MD5 stream through, and their ETag derives from the store's.
 func (s *Server) putObject(ctx context.Context, rq *request) error {
 	user, err := s3compat.UserMetadata(rq.r.Header)
 	if err != nil {
 		return err
 	}
-	body, size, err := s.requestBody(rq)
+	body, err := s.requestBody(rq)
 	if err != nil {
 		return err
 	}
-	if size < 0 {
+	if body.size < 0 {
 		return s3err.ErrMissingContentLength
 	}
-	if err := s3compat.CheckPutSize(size); err != nil {
+	if err := s3compat.CheckPutSize(body.size); err != nil {
 		return err
 	}
 	meta := metaFromRequest(rq.r.Header, user)
+	meta.setKnownDigests(body.spec)
+	var src io.Reader = body
+	if meta.MD5 == "" && body.size <= s.opts.SmallObjectLimit {
+		buf, release, err := s.bufferBody(ctx, body)
+		if err != nil {
+			return err
+		}
+		defer release()
+		meta.MD5 = hexMD5(body.MD5())
+		meta.setComputedChecksum(body.Reader)
+		src = bytes.NewReader(buf)
+	}
 	dk, err := crypto.NewDataKey(nil)
 	if err != nil {
 		return err
@@ -46,12 +62,7 @@ func (s *Server) putObject(ctx context.Context, rq *request) error {
 	if err != nil {
 		return err
 	}
-	var info backend.ObjectInfo
-	if size <= s.opts.SmallObjectLimit {
-		info, err = s.putBuffered(ctx, rq, body, size, dk, env, &meta)
-	} else {
-		info, err = s.putStreamed(ctx, rq, body, size, dk, env, &meta)
-	}
+	info, err := s.storeSegment(ctx, rq.s3.Bucket, rq.s3.Key, src, body, dk, env, &meta)
 	if err != nil {
 		return err
 	}
@@ -62,6 +73,54 @@ func (s *Server) putObject(ctx context.Context, rq *request) error {
 	}
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// setKnownDigests records the digests a request declares in its headers:
+// they are verified by the end of the body, before the object can become
+// visible, so they may be stored with it from the start.
+func (m *objectMeta) setKnownDigests(spec checksum.Spec) {
+	if spec.MD5 != nil {
+		m.MD5 = hexMD5(spec.MD5)
+	}
+	if spec.Algorithm != checksum.None && spec.Expected != nil {
+		m.ChecksumAlgorithm, m.Checksum = spec.Algorithm.String(), spec.Algorithm.Encode(spec.Expected)
+	}
+}
+
+// setComputedChecksum records the checksum computed over a body read to
+// its end.
+func (m *objectMeta) setComputedChecksum(r *checksum.Reader) {
+	if alg, sum := r.Sum(); alg != checksum.None {
+		m.ChecksumAlgorithm, m.Checksum = alg.String(), alg.Encode(sum)
+	}
+}
+
+// storeSegment encrypts src (the plaintext of size b.size) as a
+// single-part object and stores it with its envelope and sealed metadata.
+// The trailer's attributes come from b's digests once src is exhausted.
+func (s *Server) storeSegment(ctx context.Context, bucket, key string, src io.Reader, b *body,
+	dk *crypto.DataKey, env string, meta *objectMeta) (backend.ObjectInfo, error) {
+	sealed, err := sealedMeta(dk, meta)
+	if err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	rec := &errRecorder{r: &sizeCheck{r: src, want: b.size}}
+	er, err := crypto.NewEncryptReader(rec, dk, 0, nil, func() [crypto.AttributesSize]byte {
+		alg, sum := b.Sum()
+		return encodeAttrs(b.MD5(), alg, sum)
+	})
+	if err != nil {
+		return backend.ObjectInfo{}, err
+	}
+	defer er.Close()
+	info, err := s.opts.Store.PutObject(ctx, bucket, key, er, crypto.SegmentCiphertextSize(b.size),
+		backend.PutOptions{Metadata: map[string]string{metaEnvelope: env, metaSealed: sealed}})
+	if rec.err != nil {
+		// The client's body failed verification or ended early: report
+		// that, not how the store reacted to the aborted upload.
+		return backend.ObjectInfo{}, rec.err
+	}
+	return info, err
 }
 
 // wrap wraps dk for bucket/key and returns the envelope text.
@@ -79,103 +138,50 @@ func (s *Server) wrap(ctx context.Context, dk *crypto.DataKey, bucket, key strin
 	return string(text), nil
 }
 
-// bufferPool holds plaintext buffers for small objects.
-var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// putBuffered reads a small body whole, so that its MD5 and checksum are
-// known and sealed into the metadata before the object is stored.
-func (s *Server) putBuffered(ctx context.Context, rq *request, body *checksum.Reader, size int64,
-	dk *crypto.DataKey, env string, meta *objectMeta) (backend.ObjectInfo, error) {
-	plain := bufferPool.Get().(*bytes.Buffer)
-	defer func() { clearBuffer(plain); bufferPool.Put(plain) }()
-	plain.Grow(int(size))
-	if err := readExactly(plain, body, size); err != nil {
-		return backend.ObjectInfo{}, err
+// bufferBody reads a small body whole and verifies it. The buffer counts
+// against the server's buffer budget until release is called, which also
+// clears it.
+func (s *Server) bufferBody(ctx context.Context, b *body) ([]byte, func(), error) {
+	if err := s.buffers.acquire(ctx, b.size); err != nil {
+		return nil, nil, err
 	}
-	meta.MD5 = hexMD5(body.MD5())
-	alg, sum := body.Sum()
-	if alg != checksum.None {
-		meta.ChecksumAlgorithm, meta.Checksum = alg.String(), alg.Encode(sum)
+	buf := make([]byte, b.size)
+	release := func() {
+		clear(buf)
+		s.buffers.release(b.size)
 	}
-	sealed, err := sealedMeta(dk, meta)
-	if err != nil {
-		return backend.ObjectInfo{}, err
+	if _, err := io.ReadFull(b, buf); err != nil {
+		release()
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, nil, s3err.ErrIncompleteBody
+		}
+		return nil, nil, err
 	}
-	ct := bufferPool.Get().(*bytes.Buffer)
-	defer func() { ct.Reset(); bufferPool.Put(ct) }()
-	ctSize := crypto.SegmentCiphertextSize(size)
-	ct.Grow(int(ctSize))
-	w, err := crypto.NewWriter(ct, dk, 0, nil)
-	if err != nil {
-		return backend.ObjectInfo{}, err
+	if err := expectEOF(b); err != nil {
+		release()
+		return nil, nil, err
 	}
-	w.SetAttributes(encodeAttrs(body.MD5(), alg, sum))
-	if _, err := w.Write(plain.Bytes()); err != nil {
-		return backend.ObjectInfo{}, err
-	}
-	if err := w.Close(); err != nil {
-		return backend.ObjectInfo{}, err
-	}
-	return s.opts.Store.PutObject(ctx, rq.s3.Bucket, rq.s3.Key, bytes.NewReader(ct.Bytes()), ctSize,
-		backend.PutOptions{Metadata: map[string]string{metaEnvelope: env, metaSealed: sealed}})
+	return buf, release, nil
 }
 
-// readExactly copies exactly size bytes of body into dst and then reads
-// body to its end, which is where the verifying readers report a
-// mismatch.
-func readExactly(dst *bytes.Buffer, body io.Reader, size int64) error {
-	n, err := dst.ReadFrom(io.LimitReader(body, size))
-	if err != nil {
-		return err
-	}
-	if n < size {
-		return s3err.ErrIncompleteBody
-	}
+// expectEOF reads r to its end, which is where the verifying readers
+// report a mismatch, and fails if any byte is left.
+func expectEOF(r io.Reader) error {
 	var one [1]byte
-	switch k, err := body.Read(one[:]); {
-	case k > 0:
-		return s3err.ErrInvalidRequest.WithMessage("The body is longer than its declared length.")
-	case err == io.EOF:
-		return nil
-	case err == nil:
-		return readExactly(dst, body, 0) // a reader may return 0, nil
-	default:
-		return err
+	for range 100 {
+		switch k, err := r.Read(one[:]); {
+		case k > 0:
+			return errBodyTooLong
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		}
 	}
+	return io.ErrNoProgress
 }
 
-func clearBuffer(b *bytes.Buffer) {
-	clear(b.Bytes()[:b.Cap()])
-	b.Reset()
-}
-
-// putStreamed encrypts a large body on its way to the store. Its MD5 is
-// known only at the end, so it goes into the segment trailer, and the ETag
-// is derived from the store's.
-func (s *Server) putStreamed(ctx context.Context, rq *request, body *checksum.Reader, size int64,
-	dk *crypto.DataKey, env string, meta *objectMeta) (backend.ObjectInfo, error) {
-	sealed, err := sealedMeta(dk, meta)
-	if err != nil {
-		return backend.ObjectInfo{}, err
-	}
-	src := &errRecorder{r: &sizeCheck{r: body, want: size}}
-	er, err := crypto.NewEncryptReader(src, dk, 0, nil, func() [crypto.AttributesSize]byte {
-		alg, sum := body.Sum()
-		return encodeAttrs(body.MD5(), alg, sum)
-	})
-	if err != nil {
-		return backend.ObjectInfo{}, err
-	}
-	defer er.Close()
-	info, err := s.opts.Store.PutObject(ctx, rq.s3.Bucket, rq.s3.Key, er, crypto.SegmentCiphertextSize(size),
-		backend.PutOptions{Metadata: map[string]string{metaEnvelope: env, metaSealed: sealed}})
-	if src.err != nil {
-		// The client's body failed verification or ended early: report
-		// that, not how the store reacted to the aborted upload.
-		return backend.ObjectInfo{}, src.err
-	}
-	return info, err
-}
+var errBodyTooLong = s3err.ErrInvalidRequest.WithMessage("The body is longer than its declared length.")
 
 // errRecorder remembers the first error other than io.EOF that its reader
 // returned.
@@ -203,7 +209,7 @@ func (c *sizeCheck) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.got += int64(n)
 	if c.got > c.want {
-		return n, s3err.ErrInvalidRequest.WithMessage("The body is longer than its declared length.")
+		return n, errBodyTooLong
 	}
 	if errors.Is(err, io.EOF) && c.got < c.want {
 		return n, s3err.ErrIncompleteBody

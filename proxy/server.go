@@ -34,14 +34,22 @@ type Options struct {
 	// known before it is stored and can be its ETag. Zero means
 	// DefaultSmallObjectLimit; negative disables buffering.
 	SmallObjectLimit int64
+	// BufferBudget bounds the memory all buffered uploads may hold at
+	// once; requests wait for room. Zero means DefaultBufferBudget.
+	BufferBudget int64
 	// Logger receives one line per request; slog.Default when nil.
 	Logger *slog.Logger
 	// Now is the clock for signature checks; time.Now when nil.
 	Now func() time.Time
 }
 
-// DefaultSmallObjectLimit is the default Options.SmallObjectLimit.
-const DefaultSmallObjectLimit = 8 << 20
+// Defaults of Options. 16 MiB covers the single PUTs of the common clients
+// (aws cli switches to multipart at 8 MiB, s3cmd at 15 MiB, minio-go at
+// 16 MiB), so their ETags are plaintext MD5s, which s3cmd checks.
+const (
+	DefaultSmallObjectLimit = 16 << 20
+	DefaultBufferBudget     = 512 << 20
+)
 
 // Server is the S3 request pipeline: it parses, authenticates, and
 // dispatches every request, and writes every error through s3err.Write.
@@ -51,6 +59,7 @@ type Server struct {
 	verifier *sigv4.Verifier
 	log      *slog.Logger
 	list     *listCache
+	buffers  *budget
 }
 
 // New returns a Server.
@@ -64,11 +73,18 @@ func New(opts Options) (*Server, error) {
 	if opts.SmallObjectLimit == 0 {
 		opts.SmallObjectLimit = DefaultSmallObjectLimit
 	}
+	if opts.BufferBudget == 0 {
+		opts.BufferBudget = DefaultBufferBudget
+	}
+	if opts.SmallObjectLimit > opts.BufferBudget {
+		opts.SmallObjectLimit = opts.BufferBudget
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	v := sigv4.NewVerifier(opts.Credentials, sigv4.Config{Region: opts.Region, Now: opts.Now})
-	return &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache()}, nil
+	return &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache(),
+		buffers: newBudget(opts.BufferBudget)}, nil
 }
 
 // request is the state of one request as it moves through the pipeline.

@@ -60,15 +60,19 @@ type Store interface {
 	ListObjects(ctx context.Context, bucket string, opts ListOptions) (ListResult, error)
 	// CopyObject copies the stored bytes of src to dst inside the store
 	// and gives dst the metadata opts.Metadata (never the source's).
-	// opts.IfMatch and opts.IfNoneMatch apply to dst. It returns
-	// ErrNoSuchBucket or ErrNoSuchKey for a missing source or destination
-	// bucket.
+	// opts.IfMatch is a condition on the source's ETag (S3's
+	// x-amz-copy-source-if-match); for a copy onto itself, as in a key
+	// rewrap, it is the destination too. opts.IfNoneMatch is not
+	// supported (ErrInvalidArgument): MinIO ignores it on copies. It
+	// returns ErrNoSuchBucket or ErrNoSuchKey for a missing source or
+	// destination bucket, ErrPreconditionFailed if the source changed.
 	CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string,
 		opts PutOptions) (ObjectInfo, error)
 
 	// CreateMultipartUpload starts an upload whose object gets
-	// opts.Metadata when completed. The conditions in opts are checked
-	// by CompleteMultipartUpload.
+	// opts.Metadata when completed. Conditions belong to
+	// CompleteMultipartUpload (where S3 checks them); setting them here
+	// is ErrInvalidArgument.
 	CreateMultipartUpload(ctx context.Context, bucket, key string,
 		opts PutOptions) (uploadID string, err error)
 	// UploadPart stores part partNumber (1..10000) of an upload, replacing
@@ -84,9 +88,11 @@ type Store interface {
 	// ETags (else ErrInvalidPart). Every part but the last must be at
 	// least the store's minimum part size (else ErrEntityTooSmall).
 	// Parts not listed are discarded. The object appears atomically and
-	// the upload ends; its ETag is the S3 multipart form "hex-N".
+	// the upload ends; its ETag is the S3 multipart form "hex-N". If
+	// opts' conditions do not hold it returns ErrPreconditionFailed and
+	// the upload stays open.
 	CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string,
-		parts []CompletePart) (ObjectInfo, error)
+		parts []CompletePart, opts CompleteOptions) (ObjectInfo, error)
 	// AbortMultipartUpload ends an upload and discards its parts. It
 	// returns ErrNoSuchUpload if there is no such upload.
 	AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error
@@ -132,6 +138,13 @@ type PutOptions struct {
 	IfMatch string
 	// IfNoneMatch, when "*", makes the write succeed only if the key does
 	// not exist. No other value is supported.
+	IfNoneMatch string
+}
+
+// CompleteOptions are the conditions of completing a multipart upload,
+// with the meaning they have in PutOptions.
+type CompleteOptions struct {
+	IfMatch     string
 	IfNoneMatch string
 }
 

@@ -53,8 +53,16 @@ func testBucketNotEmpty(t *testing.T, cfg Config) {
 	if err := st.DeleteObject(c, b, "dir/obj"); err != nil {
 		t.Fatal(err)
 	}
+	id, err := st.CreateMultipartUpload(c, b, "pending", backend.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := st.DeleteBucket(c, b); err != nil {
-		t.Fatalf("DeleteBucket after emptying it: %v", err)
+		t.Fatalf("DeleteBucket with only an upload in progress: %v", err)
+	}
+	_, err = st.ListParts(c, b, "pending", id, backend.ListPartsOptions{})
+	if err == nil {
+		t.Error("upload survived the deletion of its bucket")
 	}
 }
 

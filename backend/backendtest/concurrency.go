@@ -82,7 +82,8 @@ func testConcurrentParts(t *testing.T, cfg Config) {
 			t.Fatalf("concurrent UploadPart: %v", err)
 		}
 	}
-	if _, err := st.CompleteMultipartUpload(ctx(t), b, "par", id, parts); err != nil {
+	_, err := st.CompleteMultipartUpload(ctx(t), b, "par", id, parts, backend.CompleteOptions{})
+	if err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
 	got, _ := get(t, st, b, "par", 0, -1)

@@ -52,32 +52,31 @@ func testMultipartConditional(t *testing.T, cfg Config) {
 	st := cfg.NewStore(t)
 	b := newBucket(t, st)
 	existing := put(t, st, b, "k", []byte("existing"), nil)
-	complete := func(opts backend.PutOptions) error {
-		id, err := st.CreateMultipartUpload(ctx(t), b, "k", opts)
-		if err != nil {
-			return err
-		}
+	complete := func(cond backend.CompleteOptions) error {
+		id := createUpload(t, st, b, "k", nil)
 		p := uploadPart(t, st, b, "k", id, 1, []byte("new"))
-		_, err = st.CompleteMultipartUpload(ctx(t), b, "k", id,
-			[]backend.CompletePart{{PartNumber: 1, ETag: p.ETag}})
+		_, err := st.CompleteMultipartUpload(ctx(t), b, "k", id,
+			[]backend.CompletePart{{PartNumber: 1, ETag: p.ETag}}, cond)
 		if err != nil {
 			st.AbortMultipartUpload(ctx(t), b, "k", id)
 		}
 		return err
 	}
 	wantErr(t, "multipart IfNoneMatch * on an existing key",
-		complete(backend.PutOptions{IfNoneMatch: "*"}), backend.ErrPreconditionFailed)
+		complete(backend.CompleteOptions{IfNoneMatch: "*"}), backend.ErrPreconditionFailed)
 	wantErr(t, "multipart IfMatch with a wrong ETag",
-		complete(backend.PutOptions{IfMatch: md5hex(nil)}), backend.ErrPreconditionFailed)
+		complete(backend.CompleteOptions{IfMatch: md5hex(nil)}), backend.ErrPreconditionFailed)
 	if got, _ := get(t, st, b, "k", 0, -1); string(got) != "existing" {
 		t.Fatalf("after failed conditional completes: %q", got)
 	}
-	if err := complete(backend.PutOptions{IfMatch: existing.ETag}); err != nil {
+	if err := complete(backend.CompleteOptions{IfMatch: existing.ETag}); err != nil {
 		t.Fatalf("multipart IfMatch with the current ETag: %v", err)
 	}
 	if got, _ := get(t, st, b, "k", 0, -1); string(got) != "new" {
 		t.Errorf("after conditional complete: %q, want %q", got, "new")
 	}
+	_, err := st.CreateMultipartUpload(ctx(t), b, "k", backend.PutOptions{IfNoneMatch: "*"})
+	wantErr(t, "CreateMultipartUpload with a condition", err, backend.ErrInvalidArgument)
 }
 
 func testCopy(t *testing.T, cfg Config) {
@@ -104,7 +103,10 @@ func testCopy(t *testing.T, cfg Config) {
 	_, err = st.CopyObject(c, b, "src", "ct-missing-bucket", "x", backend.PutOptions{})
 	wantErr(t, "copy to a missing bucket", err, backend.ErrNoSuchBucket)
 	_, err = st.CopyObject(c, b, "src", b2, "dst/copy", backend.PutOptions{IfNoneMatch: "*"})
-	wantErr(t, "copy with IfNoneMatch * onto an existing key", err, backend.ErrPreconditionFailed)
+	wantErr(t, "copy with IfNoneMatch", err, backend.ErrInvalidArgument)
+	_, err = st.CopyObject(c, b, "src", b2, "dst/other", backend.PutOptions{IfMatch: md5hex(nil)})
+	wantErr(t, "copy with a wrong source IfMatch", err, backend.ErrPreconditionFailed)
+	headMissing(t, st, b2, "dst/other")
 }
 
 // testCopyOntoItself is the proxy's key rotation: rewrite an object's
@@ -124,4 +126,13 @@ func testCopyOntoItself(t *testing.T, cfg Config) {
 		t.Error("data changed by a metadata rewrite")
 	}
 	checkMetadata(t, "rewritten object", gi.Metadata, md)
+	// A rewrite that raced with a new upload must not apply the old
+	// object's key to the new data.
+	put(t, st, b, "obj", []byte("replaced meanwhile"), map[string]string{"wrapped-key": "v9"})
+	_, err := st.CopyObject(ctx(t), b, "obj", b, "obj",
+		backend.PutOptions{Metadata: map[string]string{"wrapped-key": "v3"}, IfMatch: old.ETag})
+	wantErr(t, "rewrite of a replaced object", err, backend.ErrPreconditionFailed)
+	if _, gi := get(t, st, b, "obj", 0, -1); gi.Metadata["wrapped-key"] != "v9" {
+		t.Errorf("replaced object's metadata = %v, want v9", gi.Metadata)
+	}
 }

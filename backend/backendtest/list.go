@@ -14,6 +14,7 @@ import (
 func listAll(t *testing.T, st backend.Store, bucket string, opts backend.ListOptions) []string {
 	t.Helper()
 	var out []string
+	tokens := map[string]bool{}
 	for range 10_000 {
 		res, err := st.ListObjects(ctx(t), bucket, opts)
 		if err != nil {
@@ -27,12 +28,13 @@ func listAll(t *testing.T, st backend.Store, bucket string, opts backend.ListOpt
 		if !res.IsTruncated {
 			return out
 		}
-		if res.NextToken == "" || page == 0 {
-			t.Fatalf("truncated page without progress: %+v", res)
+		if res.NextToken == "" || page == 0 || tokens[res.NextToken] {
+			t.Fatalf("ListObjects(%+v): truncated page without progress: %+v", opts, res)
 		}
+		tokens[res.NextToken] = true
 		opts.ContinuationToken = res.NextToken
 	}
-	t.Fatal("listing did not end")
+	t.Fatalf("ListObjects(%+v): listing did not end", opts)
 	return nil
 }
 
@@ -75,10 +77,14 @@ func modelList(keys []string, prefix, delim, startAfter string) []string {
 	return out
 }
 
+// listKeys are keys for the listing tests. None is also the directory
+// of others (see testNestedKeys), and no StartAfter of the cases falls
+// inside a group of keys rolled up by the delimiter, where S3 servers
+// disagree.
 func listKeys() []string {
 	return []string{
-		"a", "a/1", "a/2", "a/b/1", "a/b/2", "a/c", "a0", "a+b", "a b", "ab/x", "b",
-		"b/", "b//c", "c/d/e/f", "photos/2024/jan/1.jpg", "photos/2024/jan/2.jpg",
+		"a/1", "a/2", "a/b/1", "a/b/2", "a/c", "a0", "a+b", "a b", "ab/x",
+		"b/c", "c/d/e/f", "photos/2024/jan/1.jpg", "photos/2024/jan/2.jpg",
 		"photos/2024/feb/1.jpg", "photos/2025/x.jpg", "photos/readme", "zz", "ü/1", "ü2",
 	}
 }
@@ -93,8 +99,12 @@ func testListPagination(t *testing.T, cfg Config) {
 	cases := []struct{ prefix, delim, startAfter string }{
 		{"", "", ""}, {"", "/", ""}, {"a", "", ""}, {"a", "/", ""}, {"a/", "/", ""},
 		{"photos/", "/", ""}, {"photos/2024/", "/", ""}, {"photos/", "", ""},
-		{"b/", "/", ""}, {"", "/", "a/b"}, {"", "", "a/b/1"}, {"photos/2024/", "/", "photos/2024/feb/"},
-		{"nomatch", "/", ""}, {"", "b", ""}, {"ü", "/", ""}, {"", "/", "zz"},
+		{"b/", "/", ""}, {"", "", "a/b/1"}, {"", "/", "ab/x"}, {"photos/", "/", "photos/2024/zzz"},
+		{"nomatch", "/", ""}, {"ü", "/", ""}, {"", "/", "zz"},
+	}
+	if cfg.ListsAnyDelimiter {
+		cases = append(cases, struct{ prefix, delim, startAfter string }{"", "b", ""},
+			struct{ prefix, delim, startAfter string }{"a", "/b", ""})
 	}
 	for _, tc := range cases {
 		want := modelList(keys, tc.prefix, tc.delim, tc.startAfter)

@@ -69,11 +69,14 @@ type Store struct {
 	// and for reading while objects and uploads are committed, so a
 	// commit never recreates a deleted bucket's directory.
 	bucketMu sync.RWMutex
-	// keyLocks serialise commits onto one key (and one upload), striped
-	// by a hash of the name.
-	keyLocks [64]sync.Mutex
-	seed     maphash.Seed
-	now      func() time.Time
+	// keyLocks serialise commits onto one key, uploadLocks the changes
+	// of one upload; both are striped by a hash of the name. Completing
+	// an upload holds its upload lock, then a key lock: never the other
+	// way round, and never two locks of one array.
+	keyLocks    [64]sync.Mutex
+	uploadLocks [64]sync.Mutex
+	seed        maphash.Seed
+	now         func() time.Time
 }
 
 // New opens the store in dir, creating dir and the internal directories
@@ -121,9 +124,18 @@ func (s *Store) removeStaleTemps(age time.Duration) {
 	}
 }
 
-// lockName locks the stripe of name and returns its unlock function.
-func (s *Store) lockName(name string) func() {
-	mu := &s.keyLocks[maphash.String(s.seed, name)%uint64(len(s.keyLocks))]
+// lockKey locks the stripe of bucket/key and returns its unlock function.
+func (s *Store) lockKey(bucket, key string) func() {
+	return lockStripe(&s.keyLocks, s.seed, bucket+"/"+key)
+}
+
+// lockUpload locks the stripe of an upload ID.
+func (s *Store) lockUpload(id string) func() {
+	return lockStripe(&s.uploadLocks, s.seed, id)
+}
+
+func lockStripe(locks *[64]sync.Mutex, seed maphash.Seed, name string) func() {
+	mu := &locks[maphash.String(seed, name)%uint64(len(locks))]
 	mu.Lock()
 	return mu.Unlock
 }

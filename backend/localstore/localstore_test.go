@@ -22,9 +22,12 @@ func newTestStore(t *testing.T) *Store {
 
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, backendtest.Config{
-		NewStore:         func(t *testing.T) backend.Store { return newTestStore(t) },
-		PartSize:         64 << 10,
-		UnknownSizeBytes: 4 << 20,
-		AllKeys:          true,
+		NewStore:            func(t *testing.T) backend.Store { return newTestStore(t) },
+		PartSize:            64 << 10,
+		UnknownSizeBytes:    4 << 20,
+		AllKeys:             true,
+		ListUploadsByPrefix: true,
+		ListsNestedKeys:     true,
+		ListsAnyDelimiter:   true,
 	})
 }

@@ -18,13 +18,11 @@ import (
 	"github.com/cloakproxy/cloak/backend"
 )
 
-// uploadMeta is upload.json: what CreateMultipartUpload was given.
+// uploadMeta is upload.json: the upload's key and metadata.
 type uploadMeta struct {
-	Key         string            `json:"key"`
-	Metadata    map[string]string `json:"meta,omitempty"`
-	IfMatch     string            `json:"ifMatch,omitempty"`
-	IfNoneMatch string            `json:"ifNoneMatch,omitempty"`
-	Initiated   time.Time         `json:"initiated"`
+	Key       string            `json:"key"`
+	Metadata  map[string]string `json:"meta,omitempty"`
+	Initiated time.Time         `json:"initiated"`
 }
 
 func uploadPath(bucket, id string) string { return uploadsDir + "/" + bucket + "/" + id }
@@ -53,6 +51,9 @@ func (s *Store) CreateMultipartUpload(ctx context.Context, bucket, key string,
 }
 
 func (s *Store) createUpload(bucket, key string, opts backend.PutOptions) (string, error) {
+	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
+		return "", fmt.Errorf("conditions belong to completion: %w", backend.ErrInvalidArgument)
+	}
 	md, err := checkPut(key, opts)
 	if err != nil {
 		return "", err
@@ -60,8 +61,7 @@ func (s *Store) createUpload(bucket, key string, opts backend.PutOptions) (strin
 	var rnd [16]byte
 	rand.Read(rnd[:])
 	id := hex.EncodeToString(rnd[:])
-	js, err := json.Marshal(uploadMeta{Key: key, Metadata: md, IfMatch: opts.IfMatch,
-		IfNoneMatch: opts.IfNoneMatch, Initiated: s.now().UTC()})
+	js, err := json.Marshal(uploadMeta{Key: key, Metadata: md, Initiated: s.now().UTC()})
 	if err != nil {
 		return "", err
 	}
@@ -154,7 +154,7 @@ func (s *Store) uploadPart(ctx context.Context, bucket, key, id string, n int,
 
 // installPart renames a finished part file into a live upload.
 func (s *Store) installPart(t *tempFile, bucket, key, id string, n int) error {
-	unlock := s.lockName("upload/" + id)
+	unlock := s.lockUpload(id)
 	defer unlock()
 	s.bucketMu.RLock()
 	defer s.bucketMu.RUnlock()
@@ -179,8 +179,8 @@ func partInfo(n int, tr trailer) backend.PartInfo {
 // temp file, installs it as the object under the upload's conditions and
 // removes the upload. Memory use is one copy buffer.
 func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string,
-	parts []backend.CompletePart) (backend.ObjectInfo, error) {
-	info, err := s.completeUpload(ctx, bucket, key, uploadID, parts)
+	parts []backend.CompletePart, opts backend.CompleteOptions) (backend.ObjectInfo, error) {
+	info, err := s.completeUpload(ctx, bucket, key, uploadID, parts, opts)
 	if err != nil {
 		return backend.ObjectInfo{}, fmt.Errorf("complete multipart upload %s/%s: %w",
 			bucket, key, err)
@@ -189,11 +189,15 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, upload
 }
 
 func (s *Store) completeUpload(ctx context.Context, bucket, key, id string,
-	parts []backend.CompletePart) (backend.ObjectInfo, error) {
+	parts []backend.CompletePart, cond backend.CompleteOptions) (backend.ObjectInfo, error) {
+	if cond.IfNoneMatch != "" && cond.IfNoneMatch != "*" {
+		return backend.ObjectInfo{}, fmt.Errorf("IfNoneMatch must be \"*\": %w",
+			backend.ErrInvalidArgument)
+	}
 	if err := checkPartOrder(parts); err != nil {
 		return backend.ObjectInfo{}, err
 	}
-	unlock := s.lockName("upload/" + id)
+	unlock := s.lockUpload(id)
 	defer unlock()
 	up, err := s.loadUpload(bucket, key, id)
 	if err != nil {
@@ -208,7 +212,7 @@ func (s *Store) completeUpload(ctx context.Context, bucket, key, id string,
 		return backend.ObjectInfo{}, err
 	}
 	tr.Metadata = up.Metadata
-	opts := backend.PutOptions{IfMatch: up.IfMatch, IfNoneMatch: up.IfNoneMatch}
+	opts := backend.PutOptions{IfMatch: cond.IfMatch, IfNoneMatch: cond.IfNoneMatch}
 	info, err := s.finishAndInstall(t, tr, bucket, key, opts)
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -307,7 +311,7 @@ func (s *Store) appendPart(ctx context.Context, t *tempFile, name string, want t
 
 // AbortMultipartUpload removes the upload's directory.
 func (s *Store) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error {
-	unlock := s.lockName("upload/" + uploadID)
+	unlock := s.lockUpload(uploadID)
 	defer unlock()
 	if _, err := s.loadUpload(bucket, key, uploadID); err != nil {
 		return fmt.Errorf("abort multipart upload %s/%s: %w", bucket, key, err)

@@ -81,7 +81,7 @@ func checkPut(key string, opts backend.PutOptions) (map[string]string, error) {
 func (s *Store) install(t *tempFile, bucket, key string, opts backend.PutOptions) error {
 	s.bucketMu.RLock()
 	defer s.bucketMu.RUnlock()
-	unlock := s.lockName(bucket + "/" + key)
+	unlock := s.lockKey(bucket, key)
 	defer unlock()
 	err := s.checkBucket(bucket)
 	if err == nil {
@@ -203,7 +203,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
 		return fmt.Errorf("delete %s/%s: %w", bucket, key, err)
 	}
 	p := objectPath(bucket, key)
-	unlock := s.lockName(bucket + "/" + key)
+	unlock := s.lockKey(bucket, key)
 	err := s.root.Remove(p)
 	unlock()
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -247,7 +247,7 @@ func (s *Store) pruneDirs(dir, stop string) {
 }
 
 // CopyObject streams the source's data into a new object with
-// opts.Metadata.
+// opts.Metadata; opts.IfMatch is checked against the source.
 func (s *Store) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string,
 	opts backend.PutOptions) (backend.ObjectInfo, error) {
 	info, err := s.copyObject(ctx, srcBucket, srcKey, dstBucket, dstKey, opts)
@@ -260,6 +260,10 @@ func (s *Store) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, ds
 
 func (s *Store) copyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string,
 	opts backend.PutOptions) (backend.ObjectInfo, error) {
+	if opts.IfNoneMatch != "" {
+		return backend.ObjectInfo{}, fmt.Errorf("IfNoneMatch on a copy: %w",
+			backend.ErrInvalidArgument)
+	}
 	md, err := checkPut(dstKey, opts)
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -272,6 +276,12 @@ func (s *Store) copyObject(ctx context.Context, srcBucket, srcKey, dstBucket, ds
 		return backend.ObjectInfo{}, err
 	}
 	defer src.Close()
+	// The open file is the version whose trailer was read, whatever
+	// renames follow, so the check and the data agree.
+	if opts.IfMatch != "" && tr.ETag != trimETag(opts.IfMatch) {
+		return backend.ObjectInfo{}, fmt.Errorf("source etag does not match: %w",
+			backend.ErrPreconditionFailed)
+	}
 	t, err := s.createTemp()
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -283,7 +293,7 @@ func (s *Store) copyObject(ctx context.Context, srcBucket, srcKey, dstBucket, ds
 		return backend.ObjectInfo{}, err
 	}
 	out := trailer{Size: n, ETag: hex.EncodeToString(sum), ModNanos: s.now().UnixNano(), Metadata: md}
-	return s.finishAndInstall(t, out, dstBucket, dstKey, opts)
+	return s.finishAndInstall(t, out, dstBucket, dstKey, backend.PutOptions{})
 }
 
 // ctxReader fails reads once its context is done, so a long copy stops

@@ -47,14 +47,14 @@ func FuzzOpenRecord(f *testing.F) {
 	// Deterministic salts: fuzz workers rebuild the seeds in their own
 	// processes and must get the same bytes.
 	m, _ := SealMetadata(dk, []byte("meta"), nil, testRand(1))
-	man, _ := SealManifest(dk, Layout{{1, 5}, {2, 6}}, testRand(2))
+	man, _ := SealManifest(dk, Layout{{1, 5}, {2, 6}}, []byte("etag"), testRand(2))
 	f.Add(m)
 	f.Add(man)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if got, err := OpenMetadata(dk, b, nil); err == nil && !bytes.Equal(b, m) {
 			t.Fatalf("forged metadata record opened: %q", got)
 		}
-		if _, err := OpenManifest(dk, b); err == nil && !bytes.Equal(b, man) {
+		if _, _, err := OpenManifest(dk, b); err == nil && !bytes.Equal(b, man) {
 			t.Fatal("forged manifest opened")
 		}
 	})

@@ -41,7 +41,7 @@ func TestMetadata_RoundTripAndTamper(t *testing.T) {
 		t.Fatalf("short record: %v", err)
 	}
 	// A record sealed for one purpose never opens as another.
-	if _, err := OpenManifest(dk, sealed); !errors.Is(err, ErrAuthentication) {
+	if _, _, err := OpenManifest(dk, sealed); !errors.Is(err, ErrAuthentication) {
 		t.Fatalf("metadata opened as a manifest: %v", err)
 	}
 }
@@ -49,50 +49,56 @@ func TestMetadata_RoundTripAndTamper(t *testing.T) {
 func TestManifest_RoundTripAndLimits(t *testing.T) {
 	dk := testKey(t, 42)
 	layout := Layout{{1, 5 << 20}, {2, 5 << 20}, {7, 12}}
-	sealed, err := SealManifest(dk, layout, nil)
+	sealed, err := SealManifest(dk, layout, []byte("etag-attrs"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := OpenManifest(dk, sealed)
-	if err != nil || fmt.Sprint(got) != fmt.Sprint(layout) {
-		t.Fatalf("open: %v, %v", got, err)
+	got, attrs, err := OpenManifest(dk, sealed)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(layout) || string(attrs) != "etag-attrs" {
+		t.Fatalf("open: %v, %q, %v", got, attrs, err)
 	}
-	if _, err := OpenManifest(dk, flip(sealed, len(sealed)-1)); !errors.Is(err, ErrAuthentication) {
+	if _, _, err := OpenManifest(dk, flip(sealed, len(sealed)-1)); !errors.Is(err, ErrAuthentication) {
 		t.Fatalf("tampered manifest: %v", err)
 	}
-	if _, err := SealManifest(dk, SinglePart(10), nil); err == nil {
+	if _, err := SealManifest(dk, SinglePart(10), nil, nil); err == nil {
 		t.Fatal("manifest of a single-part layout accepted")
 	}
-	if _, err := SealManifest(dk, Layout{{2, 1}, {1, 1}}, nil); err == nil {
+	if _, err := SealManifest(dk, Layout{{2, 1}, {1, 1}}, nil, nil); err == nil {
 		t.Fatal("unordered layout accepted")
 	}
 	big := make(Layout, MaxPartNumber)
 	for i := range big {
 		big[i] = Part{Number: uint32(i + 1), PlainSize: 5 << 20}
 	}
-	sealed, err = SealManifest(dk, big, nil)
+	if _, err := SealManifest(dk, layout, make([]byte, MaxManifestAttributes+1), nil); err == nil {
+		t.Fatal("oversized attributes accepted")
+	}
+	sealed, err = SealManifest(dk, big, make([]byte, MaxManifestAttributes), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := OpenManifest(dk, sealed); err != nil || len(got) != MaxPartNumber {
+	if got, attrs, err := OpenManifest(dk, sealed); err != nil || len(got) != MaxPartNumber ||
+		len(attrs) != MaxManifestAttributes {
 		t.Fatalf("10000-part manifest: %d parts, %v", len(got), err)
 	}
 }
 
 func TestParseManifest_Rejects(t *testing.T) {
-	good := []byte{'C', 'L', 'K', 'M', 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5}
-	if _, err := parseManifest(good); err != nil {
+	good := []byte{'C', 'L', 'K', 'M', 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 1, 'x'}
+	if _, _, err := parseManifest(good); err != nil {
 		t.Fatalf("good manifest rejected: %v", err)
 	}
 	bad := map[string][]byte{
-		"magic":   append([]byte{'X'}, good[1:]...),
-		"count 0": append(append([]byte{}, good[:8]...), 0, 0, 0, 0),
-		"short":   good[:20],
-		"long":    append(append([]byte{}, good...), 0),
-		"part 0":  append(append([]byte{}, good[:12]...), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5),
+		"magic":          append([]byte{'X'}, good[1:]...),
+		"count 0":        append(append([]byte{}, good[:8]...), 0, 0, 0, 0, 0, 0),
+		"short":          good[:20],
+		"no attr length": good[:24],
+		"long":           append(append([]byte{}, good...), 0),
+		"reserved":       append([]byte{'C', 'L', 'K', 'M', 1, 0, 1, 0}, good[8:]...),
+		"part 0":         append(append([]byte{}, good[:12]...), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0),
 	}
 	for name, b := range bad {
-		if _, err := parseManifest(b); err == nil {
+		if _, _, err := parseManifest(b); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -146,7 +146,7 @@ func generateVectors(t *testing.T) vectorFile {
 	})
 	layout := Layout{{1, 5 << 20}, {3, 7}}
 	lj, _ := json.Marshal(layout)
-	man, _ := SealManifest(dk, layout, bytes.NewReader(seq(0xb0, 32)))
+	man, _ := SealManifest(dk, layout, []byte("attrs"), bytes.NewReader(seq(0xb0, 32)))
 	f.Records = append(f.Records, recordVector{
 		Name: "manifest", Kind: "manifest", DataKey: hex.EncodeToString(dkBytes),
 		Salt: hex.EncodeToString(seq(0xb0, 32)), Plaintext: string(lj), Sealed: hex.EncodeToString(man),
@@ -246,8 +246,8 @@ func checkRecordVector(t *testing.T, v recordVector) {
 	case "manifest":
 		var layout Layout
 		json.Unmarshal([]byte(v.Plaintext), &layout)
-		sealed, _ = SealManifest(dk, layout, salt)
-		if _, err := OpenManifest(dk, hexBytes(t, v.Sealed)); err != nil {
+		sealed, _ = SealManifest(dk, layout, []byte("attrs"), salt)
+		if _, attrs, err := OpenManifest(dk, hexBytes(t, v.Sealed)); err != nil || string(attrs) != "attrs" {
 			t.Fatalf("open: %v", err)
 		}
 	default:

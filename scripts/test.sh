@@ -18,5 +18,11 @@ fi
 echo "== go vet"
 go vet ./...
 
+# --- backend: real MinIO for the integration tests (see scripts/minio.sh) ---
+echo "== minio"
+CLOAK_MINIO_BIN=$(scripts/minio.sh)
+export CLOAK_MINIO_BIN CLOAK_REQUIRE_INTEGRATION=1
+# --- end backend ---
+
 echo "== go test"
 go test -count=1 -timeout 20m ./...

@@ -77,6 +77,8 @@ type Store struct {
 	uploadLocks [64]sync.Mutex
 	seed        maphash.Seed
 	now         func() time.Time
+	// noSync skips fsync; for tests only.
+	noSync bool
 }
 
 // New opens the store in dir, creating dir and the internal directories

@@ -142,7 +142,7 @@ func (s *Store) uploadPart(ctx context.Context, bucket, key, id string, n int,
 		return backend.PartInfo{}, err
 	}
 	tr := trailer{Size: size, ETag: hex.EncodeToString(sum), ModNanos: s.now().UnixNano()}
-	if err := t.finish(tr); err != nil {
+	if err := t.finish(tr, !s.noSync); err != nil {
 		s.root.Remove(t.name)
 		return backend.PartInfo{}, err
 	}

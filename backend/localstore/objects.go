@@ -54,7 +54,7 @@ func (s *Store) putObject(ctx context.Context, bucket, key string, body io.Reade
 // bucket/key under opts' conditions.
 func (s *Store) finishAndInstall(t *tempFile, tr trailer, bucket, key string,
 	opts backend.PutOptions) (backend.ObjectInfo, error) {
-	if err := t.finish(tr); err != nil {
+	if err := t.finish(tr, !s.noSync); err != nil {
 		s.root.Remove(t.name)
 		return backend.ObjectInfo{}, err
 	}

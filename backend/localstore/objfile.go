@@ -117,21 +117,33 @@ func expectEOF(body io.Reader, size int64) error {
 }
 
 // finish appends the trailer and footer, syncs and closes the file.
-func (t *tempFile) finish(tr trailer) error {
+func (t *tempFile) finish(tr trailer, sync bool) error {
+	b, err := encodeTrailer(tr)
+	if err != nil {
+		return err
+	}
+	if _, err := t.f.Write(b); err != nil {
+		return fmt.Errorf("write trailer: %w", err)
+	}
+	if sync {
+		if err := t.f.Sync(); err != nil {
+			t.f.Close()
+			return fmt.Errorf("sync: %w", err)
+		}
+	}
+	return t.f.Close()
+}
+
+// encodeTrailer returns the trailer and footer that follow the data.
+func encodeTrailer(tr trailer) ([]byte, error) {
 	js, err := json.Marshal(tr)
 	if err != nil {
-		return fmt.Errorf("encode trailer: %w", err)
+		return nil, fmt.Errorf("encode trailer: %w", err)
 	}
 	var foot [footerSize]byte
 	binary.BigEndian.PutUint64(foot[:8], uint64(len(js)))
 	copy(foot[8:], footerMagic)
-	if _, err := t.f.Write(append(js, foot[:]...)); err != nil {
-		return fmt.Errorf("write trailer: %w", err)
-	}
-	if err := t.f.Sync(); err != nil {
-		return fmt.Errorf("sync: %w", err)
-	}
-	return t.f.Close()
+	return append(js, foot[:]...), nil
 }
 
 // openData opens a finished object or part file and reads its trailer.
@@ -212,6 +224,9 @@ func (s *Store) commit(t *tempFile, dst string) error {
 }
 
 func (s *Store) syncDir(dir string) error {
+	if s.noSync {
+		return nil
+	}
 	d, err := s.root.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open dir for sync: %w", err)

@@ -87,6 +87,10 @@ type Config struct {
 	// MaxIdleConnsPerHost bounds kept-alive connections to the server;
 	// 0 means 64, enough for parallel part uploads.
 	MaxIdleConnsPerHost int
+	// MaxRetries bounds the attempts of a failed request (retried with
+	// backoff when the body can be rewound); 0 means minio-go's default
+	// of 10.
+	MaxRetries int
 }
 
 // Store is a backend.Store on an S3 server. It is safe for concurrent use.
@@ -125,6 +129,7 @@ func New(cfg Config) (*Store, error) {
 		Region:       cfg.Region,
 		BucketLookup: lookup,
 		Transport:    tr,
+		MaxRetries:   cfg.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3store: %w", err)

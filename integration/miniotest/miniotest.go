@@ -13,6 +13,8 @@ package miniotest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -45,6 +47,9 @@ type Server struct {
 	SecretKey string
 	// DataDir is the server's data directory, removed after the test.
 	DataDir string
+	// CAFile is the PEM certificate the server presents, for clients to
+	// trust, when started with StartTLS; else empty.
+	CAFile string
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
@@ -70,6 +75,18 @@ func Required() bool {
 // Start runs a MinIO server for the test t and stops it in t.Cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return startServer(t, false)
+}
+
+// StartTLS is Start with HTTPS: the server presents a fresh self-signed
+// certificate for 127.0.0.1, written to Server.CAFile.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return startServer(t, true)
+}
+
+func startServer(t testing.TB, useTLS bool) *Server {
+	t.Helper()
 	bin := Binary()
 	if _, err := os.Stat(bin); bin == "" || err != nil {
 		msg := "miniotest: no MinIO binary (set CLOAK_MINIO_BIN, or run scripts/minio.sh)"
@@ -79,9 +96,16 @@ func Start(t testing.TB) *Server {
 		t.Skip(msg)
 	}
 	dir := t.TempDir()
+	caFile := ""
+	if useTLS {
+		var err error
+		if caFile, err = writeCert(dir + "/certs"); err != nil {
+			t.Fatalf("miniotest: %v", err)
+		}
+	}
 	var lastErr error
 	for attempt := range 3 {
-		s, err := start(bin, dir, attempt)
+		s, err := start(bin, dir, attempt, caFile)
 		if err == nil {
 			t.Cleanup(s.stop)
 			return s
@@ -98,7 +122,7 @@ func Start(t testing.TB) *Server {
 var errPortTaken = errors.New("port taken")
 
 // start launches one server process and waits until it is live.
-func start(bin, dir string, attempt int) (*Server, error) {
+func start(bin, dir string, attempt int, caFile string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -113,9 +137,12 @@ func start(bin, dir string, attempt int) (*Server, error) {
 		out: &syncBuffer{},
 	}
 	s.Endpoint = "http://" + s.Addr
+	certsDir := fmt.Sprintf("%s/nocerts%d", dir, attempt)
+	if caFile != "" {
+		s.Endpoint, s.CAFile, certsDir = "https://"+s.Addr, caFile, dir+"/certs"
+	}
 	s.cmd = exec.Command(bin, "server", "--quiet", "--address", s.Addr,
-		"--console-address", "127.0.0.1:"+consolePort,
-		"--certs-dir", fmt.Sprintf("%s/certs%d", dir, attempt), s.DataDir)
+		"--console-address", "127.0.0.1:"+consolePort, "--certs-dir", certsDir, s.DataDir)
 	s.cmd.Env = serverEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
@@ -173,7 +200,10 @@ func freePort() (string, error) {
 func (s *Server) waitLive() error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
+	client, err := s.probeClient()
+	if err != nil {
+		return err
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -193,6 +223,22 @@ func (s *Server) waitLive() error {
 		case <-tick.C:
 		}
 	}
+}
+
+// probeClient returns an HTTP client that trusts the server.
+func (s *Server) probeClient() (*http.Client, error) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	if s.CAFile == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	return c, nil
 }
 
 // stop ends the server: SIGTERM, then SIGKILL if it has not exited in

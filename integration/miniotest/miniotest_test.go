@@ -65,3 +65,22 @@ func filteredEnv() []string {
 	}
 	return env
 }
+
+func TestStartTLS(t *testing.T) {
+	s := StartTLS(t)
+	if s.CAFile == "" || s.Endpoint[:8] != "https://" {
+		t.Fatalf("TLS server %+v", s)
+	}
+	client, err := s.probeClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get(s.Endpoint + "/minio/health/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := http.Get(s.Endpoint + "/minio/health/live"); err == nil {
+		t.Error("a client without the CA trusted the self-signed certificate")
+	}
+}

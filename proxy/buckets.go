@@ -3,9 +3,11 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 
+	"github.com/cloakproxy/cloak/backend"
 	"github.com/cloakproxy/cloak/s3compat/checksum"
 	"github.com/cloakproxy/cloak/s3compat/s3err"
 	"github.com/cloakproxy/cloak/s3compat/s3xml"
@@ -61,11 +63,43 @@ func decodeOptional(body io.Reader, limit int64, v any) error {
 	return s3xml.Decode(io.MultiReader(bytes.NewReader(first[:n]), body), limit, v)
 }
 
+// deleteBucket removes a bucket that holds no client objects and no
+// uploads. Cloak's own leftovers (manifests of deleted objects) do not
+// keep it alive.
 func (s *Server) deleteBucket(ctx context.Context, rq *request) error {
-	if err := s.opts.Store.DeleteBucket(ctx, rq.s3.Bucket); err != nil {
+	b := rq.s3.Bucket
+	err := s.opts.Store.DeleteBucket(ctx, b)
+	if errors.Is(err, backend.ErrBucketNotEmpty) {
+		if err = s.onlyInternalObjects(ctx, b); err == nil {
+			if err = s.deletePrefix(ctx, b, internalPrefix); err == nil {
+				err = s.opts.Store.DeleteBucket(ctx, b)
+			}
+		}
+	}
+	if err != nil {
 		return err
 	}
 	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// onlyInternalObjects returns ErrBucketNotEmpty unless the bucket holds
+// nothing but Cloak's internal objects and no upload is in progress.
+func (s *Server) onlyInternalObjects(ctx context.Context, bucket string) error {
+	res, err := s.opts.Store.ListObjects(ctx, bucket, backend.ListOptions{Delimiter: "/", MaxKeys: 2})
+	if err != nil {
+		return err
+	}
+	if len(res.Objects) > 0 || len(res.CommonPrefixes) != 1 || res.CommonPrefixes[0] != internalPrefix {
+		return backend.ErrBucketNotEmpty
+	}
+	ups, err := s.opts.Store.ListMultipartUploads(ctx, bucket, backend.ListUploadsOptions{MaxUploads: 1})
+	if err != nil {
+		return err
+	}
+	if len(ups.Uploads) > 0 {
+		return backend.ErrBucketNotEmpty
+	}
 	return nil
 }
 

@@ -212,9 +212,6 @@ func (s *Server) openObject(ctx context.Context, bucket, key string, info backen
 	if err := env.UnmarshalText([]byte(envText)); err != nil {
 		return nil, fmt.Errorf("envelope: %w", errors.Join(err, crypto.ErrAuthentication))
 	}
-	if env.Multipart {
-		return nil, fmt.Errorf("multipart objects: %w", errNotImplemented)
-	}
 	raw, err := s.opts.Keys.Unwrap(ctx, env.WrappedKey, env.WrapContext(bucket, key))
 	if err != nil {
 		return nil, fmt.Errorf("unwrap data key: %w", err)
@@ -228,12 +225,52 @@ func (s *Server) openObject(ctx context.Context, bucket, key string, info backen
 		o.close()
 		return nil, err
 	}
-	if o.layout, err = crypto.SinglePartFromCiphertext(info.Size); err != nil {
-		o.close()
-		return nil, fmt.Errorf("stored size: %w", errors.Join(err, crypto.ErrAuthentication))
+	if env.Multipart {
+		err = s.openManifest(ctx, o)
+	} else if o.layout, err = crypto.SinglePartFromCiphertext(info.Size); err != nil {
+		err = fmt.Errorf("stored size: %w", errors.Join(err, crypto.ErrAuthentication))
 	}
-	o.etag = clientETag(o.meta.MD5, info.ETag)
+	if err != nil {
+		o.close()
+		return nil, err
+	}
+	if !env.Multipart {
+		o.etag = clientETag(o.meta.MD5, info.ETag)
+	}
 	return o, nil
+}
+
+// openManifest reads a multipart object's manifest, which gives its
+// layout and ETag, and checks the stored size against the layout: parts
+// dropped, added or cut short change the size.
+func (s *Server) openManifest(ctx context.Context, o *storedObject) error {
+	integrity := func(what string) error { return fmt.Errorf("%s: %w", what, crypto.ErrAuthentication) }
+	token := o.info.Metadata[metaManifest]
+	if token == "" || strings.ContainsAny(token, "/.") {
+		return integrity("no manifest reference")
+	}
+	cacheKey := o.bucket + "/" + token
+	sealed, ok := s.manifests.Get(cacheKey)
+	if !ok {
+		var err error
+		sealed, err = s.getInternal(ctx, o.bucket, manifestKey(token))
+		if errors.Is(err, backend.ErrNoSuchKey) {
+			return integrity("the manifest is missing") // not a missing object
+		}
+		if err != nil {
+			return fmt.Errorf("read manifest: %w", err)
+		}
+		s.manifests.Add(cacheKey, sealed)
+	}
+	layout, attrs, err := crypto.OpenManifest(o.dk, sealed)
+	if err != nil {
+		return err
+	}
+	if layout.CiphertextSize() != o.info.Size {
+		return integrity("stored size differs from the manifest")
+	}
+	o.layout, o.etag = layout, string(attrs)
+	return nil
 }
 
 // clientETag is the ETag clients see: the plaintext MD5 when it was known

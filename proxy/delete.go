@@ -2,17 +2,39 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
+
+	"github.com/cloakproxy/cloak/backend"
 
 	"github.com/cloakproxy/cloak/s3compat/s3err"
 	"github.com/cloakproxy/cloak/s3compat/s3xml"
 )
 
 func (s *Server) deleteObject(ctx context.Context, rq *request) error {
-	if err := s.opts.Store.DeleteObject(ctx, rq.s3.Bucket, rq.s3.Key); err != nil {
+	if err := s.removeObject(ctx, rq.s3.Bucket, rq.s3.Key); err != nil {
 		return err
 	}
 	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// removeObject deletes an object and, for a multipart object, its
+// manifest. A manifest left behind by a failure is garbage nothing reads.
+func (s *Server) removeObject(ctx context.Context, bucket, key string) error {
+	info, err := s.opts.Store.HeadObject(ctx, bucket, key)
+	if err != nil && !errors.Is(err, backend.ErrNoSuchKey) {
+		return err
+	}
+	if err := s.opts.Store.DeleteObject(ctx, bucket, key); err != nil {
+		return err
+	}
+	if token := info.Metadata[metaManifest]; token != "" && !strings.ContainsAny(token, "/.") {
+		if err := s.opts.Store.DeleteObject(ctx, bucket, manifestKey(token)); err != nil {
+			s.log.Warn("manifest left behind", "bucket", bucket, "token", token, "error", err.Error())
+		}
+	}
 	return nil
 }
 
@@ -33,7 +55,10 @@ func (s *Server) deleteObjects(ctx context.Context, rq *request) error {
 	}
 	var res s3xml.DeleteResult
 	for _, o := range del.Objects {
-		err := s.opts.Store.DeleteObject(ctx, rq.s3.Bucket, o.Key)
+		err := error(errReservedKey)
+		if !isInternal(o.Key) {
+			err = s.removeObject(ctx, rq.s3.Bucket, o.Key)
+		}
 		switch {
 		case err != nil:
 			e := toS3(err)

@@ -21,9 +21,6 @@ import (
 // and streams the authenticated plaintext of the range, fetching only the
 // ciphertext that covers it.
 func (s *Server) getObject(ctx context.Context, rq *request) error {
-	if rq.s3.PartNumber > 1 {
-		return s3err.ErrInvalidPart.WithMessage("Single-part objects have only part 1.")
-	}
 	info, err := s.opts.Store.HeadObject(ctx, rq.s3.Bucket, rq.s3.Key)
 	if err != nil {
 		return err
@@ -41,16 +38,15 @@ func (s *Server) getObject(ctx context.Context, rq *request) error {
 		return err
 	}
 	size := obj.size()
-	rng, partial, err := s3compat.ParseRange(rq.r.Header.Get("Range"), size)
+	off, n, partial, err := requestedRange(rq, obj)
 	if err != nil {
 		rq.w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		return err
 	}
-	off, n := int64(0), size
-	if partial {
-		off, n = rng.Start, rng.Length
-	}
 	h := rq.w.Header()
+	if rq.s3.PartNumber > 0 && len(obj.layout) > 1 {
+		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(obj.layout)))
+	}
 	setObjectHeaders(h, obj)
 	setChecksumHeader(h, rq.r.Header, obj)
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
@@ -92,6 +88,32 @@ func (s *Server) getObject(ctx context.Context, rq *request) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// requestedRange returns the plaintext range a GET or HEAD asks for: a
+// part (partNumber), a Range header, or the whole object.
+func requestedRange(rq *request, obj *storedObject) (off, n int64, partial bool, err error) {
+	size := obj.size()
+	if pn := rq.s3.PartNumber; pn > 0 {
+		if obj.plaintext || len(obj.layout) == 1 && obj.layout[0].Number == 0 {
+			if pn != 1 {
+				return 0, 0, false, s3err.ErrInvalidPart.WithMessage("The object has only part 1.")
+			}
+			return 0, size, false, nil
+		}
+		for _, p := range obj.layout {
+			if int(p.Number) == pn {
+				return off, p.PlainSize, true, nil
+			}
+			off += p.PlainSize
+		}
+		return 0, 0, false, s3err.ErrInvalidPart.WithMessagef("The object has no part %d.", pn)
+	}
+	rng, ok, err := s3compat.ParseRange(rq.r.Header.Get("Range"), size)
+	if err != nil || !ok {
+		return 0, size, false, err
+	}
+	return rng.Start, rng.Length, true, nil
 }
 
 // openRange returns the plaintext bytes [off, off+n) of obj.

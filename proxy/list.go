@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -124,19 +125,38 @@ func parseListParams(q map[string][]string) (listParams, error) {
 	return p, err
 }
 
-func (s *Server) listPage(ctx context.Context, bucket string, p listParams, startAfter, token string) (backend.ListResult, []s3xml.Object, error) {
+// listPage lists one page for the client, without Cloak's internal
+// objects. A backend page that held nothing but internal objects is
+// skipped (a bounded number of times), so clients do not page through
+// Cloak's state.
+//
+// lastRaw is the greatest name the backend returned, internal or not: a
+// V1 client needs it as a marker when every entry of a page was hidden.
+func (s *Server) listPage(ctx context.Context, bucket string, p listParams, startAfter, token string) (
+	res backend.ListResult, objs []s3xml.Object, lastRaw string, err error) {
 	if p.maxKeys == 0 {
-		return backend.ListResult{}, nil, s.opts.Store.HeadBucket(ctx, bucket)
+		return res, nil, "", s.opts.Store.HeadBucket(ctx, bucket)
 	}
-	res, err := s.opts.Store.ListObjects(ctx, bucket, backend.ListOptions{
-		Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: startAfter,
-		ContinuationToken: token, MaxKeys: p.maxKeys,
-	})
-	if err != nil {
-		return res, nil, err
+	for range 10 {
+		res, err = s.opts.Store.ListObjects(ctx, bucket, backend.ListOptions{
+			Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: startAfter,
+			ContinuationToken: token, MaxKeys: p.maxKeys,
+		})
+		if err != nil {
+			return res, nil, "", err
+		}
+		lastRaw = max(lastRaw, lastName(res.Objects, res.CommonPrefixes))
+		hidden := len(res.Objects) + len(res.CommonPrefixes)
+		res.Objects = slices.DeleteFunc(res.Objects, func(o backend.ObjectInfo) bool { return isInternal(o.Key) })
+		res.CommonPrefixes = slices.DeleteFunc(res.CommonPrefixes, isInternal)
+		hidden -= len(res.Objects) + len(res.CommonPrefixes)
+		if hidden == 0 || !res.IsTruncated || len(res.Objects)+len(res.CommonPrefixes) > 0 {
+			break
+		}
+		token = res.NextToken
 	}
-	objs, err := s.resolveListing(ctx, bucket, res.Objects)
-	return res, objs, err
+	objs, err = s.resolveListing(ctx, bucket, res.Objects)
+	return res, objs, lastRaw, err
 }
 
 func prefixes(ps []string) []s3xml.CommonPrefix {
@@ -154,7 +174,7 @@ func (s *Server) listObjectsV2(ctx context.Context, rq *request) error {
 		return err
 	}
 	token, startAfter := q.Get("continuation-token"), q.Get("start-after")
-	res, objs, err := s.listPage(ctx, rq.s3.Bucket, p, startAfter, token)
+	res, objs, _, err := s.listPage(ctx, rq.s3.Bucket, p, startAfter, token)
 	if err != nil {
 		return err
 	}
@@ -183,7 +203,7 @@ func (s *Server) listObjectsV1(ctx context.Context, rq *request) error {
 		return err
 	}
 	marker := q.Get("marker")
-	res, objs, err := s.listPage(ctx, rq.s3.Bucket, p, marker, "")
+	res, objs, lastRaw, err := s.listPage(ctx, rq.s3.Bucket, p, marker, "")
 	if err != nil {
 		return err
 	}
@@ -195,15 +215,15 @@ func (s *Server) listObjectsV1(ctx context.Context, rq *request) error {
 		Marker: marker, EncodingType: p.encoding, IsTruncated: res.IsTruncated,
 		Contents: objs, CommonPrefixes: prefixes(res.CommonPrefixes),
 	}
-	if res.IsTruncated && p.delimiter != "" {
-		out.NextMarker = lastName(objs, res.CommonPrefixes)
+	if res.IsTruncated && (p.delimiter != "" || len(objs) == 0) {
+		out.NextMarker = lastRaw
 	}
 	return s3xml.Write(rq.w, http.StatusOK, out)
 }
 
 // lastName is the greatest key or common prefix of a page: the marker
 // for the next one.
-func lastName(objs []s3xml.Object, cps []string) string {
+func lastName(objs []backend.ObjectInfo, cps []string) string {
 	last := ""
 	if len(objs) > 0 {
 		last = objs[len(objs)-1].Key

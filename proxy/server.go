@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/cloakproxy/cloak/backend"
 	"github.com/cloakproxy/cloak/crypto"
 	"github.com/cloakproxy/cloak/s3compat"
@@ -55,11 +57,13 @@ const (
 // dispatches every request, and writes every error through s3err.Write.
 // It is an http.Handler and is safe for concurrent use.
 type Server struct {
-	opts     Options
-	verifier *sigv4.Verifier
-	log      *slog.Logger
-	list     *listCache
-	buffers  *budget
+	opts      Options
+	verifier  *sigv4.Verifier
+	log       *slog.Logger
+	list      *listCache
+	buffers   *budget
+	states    *stateCache
+	manifests *lru.Cache[string, []byte]
 }
 
 // New returns a Server.
@@ -83,8 +87,9 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	v := sigv4.NewVerifier(opts.Credentials, sigv4.Config{Region: opts.Region, Now: opts.Now})
+	manifests, _ := lru.New[string, []byte](4096)
 	return &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache(),
-		buffers: newBudget(opts.BufferBudget)}, nil
+		buffers: newBudget(opts.BufferBudget), states: newStateCache(), manifests: manifests}, nil
 }
 
 // request is the state of one request as it moves through the pipeline.
@@ -117,6 +122,13 @@ func (s *Server) handlers() map[s3compat.Op]handler {
 		s3compat.OpHeadObject:        s.getObject,
 		s3compat.OpDeleteObject:      s.deleteObject,
 		s3compat.OpDeleteObjects:     s.deleteObjects,
+
+		s3compat.OpCreateMultipartUpload:   s.createMultipartUpload,
+		s3compat.OpUploadPart:              s.uploadPart,
+		s3compat.OpCompleteMultipartUpload: s.completeMultipartUpload,
+		s3compat.OpAbortMultipartUpload:    s.abortMultipartUpload,
+		s3compat.OpListParts:               s.listParts,
+		s3compat.OpListMultipartUploads:    s.listMultipartUploads,
 	}
 }
 
@@ -150,6 +162,9 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	}
 	if rq.auth, err = s.verifier.Verify(rq.r); err != nil {
 		return err
+	}
+	if isInternal(rq.s3.Key) || (rq.s3.CopySource != nil && isInternal(rq.s3.CopySource.Key)) {
+		return errReservedKey
 	}
 	h := s.handlers()[rq.s3.Op]
 	if h == nil {

@@ -27,10 +27,24 @@
 //     ("get bucket/key: no such key"); callers test with errors.Is and
 //     map them to S3 errors. No error carries credentials.
 //
-// Conditional writes (PutOptions.IfMatch, IfNoneMatch "*") let the
-// migration tool replace an object only if it is still the one it read;
+// Conditional writes (PutOptions.IfMatch, IfNoneMatch "*", and
+// CompleteOptions for multipart uploads) let the migration tool replace
+// an object only if it is still the one it read; CopyObject checks
+// IfMatch against its source, so a key rewrap (a copy onto itself with
+// new metadata) never applies the old key to newer data.
 // GetOptions.IfMatch lets a reader that makes several range requests pin
 // one version of an object.
+//
+// # What differs between stores
+//
+// The conformance suite (package backendtest) names the differences it
+// tolerates, each a flag of backendtest.Config: MinIO refuses some keys
+// ("a//b", "." and ".." segments, segments over 255 bytes; the S3 store
+// also refuses a leading "/", which MinIO would silently drop), lists
+// multipart uploads only for one exact key, leaves an object "a/b" out of
+// listings when keys below "a/b/" exist, and loops on delimiters other
+// than "/" (the S3 store then fails instead of returning the same page).
+// The local store has none of these limits.
 //
 // # Implementations
 //

@@ -18,9 +18,10 @@ type Store interface {
 	// the bucket already exists and ErrInvalidBucketName if name breaks
 	// the S3 naming rules (see ValidateBucketName).
 	CreateBucket(ctx context.Context, bucket string) error
-	// DeleteBucket removes an empty bucket. It returns ErrNoSuchBucket or
-	// ErrBucketNotEmpty; a bucket with objects or with multipart uploads
-	// in progress is not empty.
+	// DeleteBucket removes a bucket without objects. It returns
+	// ErrNoSuchBucket or ErrBucketNotEmpty. Multipart uploads in progress
+	// do not keep a bucket from deletion; they are discarded with it (as
+	// MinIO does).
 	DeleteBucket(ctx context.Context, bucket string) error
 	// HeadBucket returns nil if the bucket exists, else ErrNoSuchBucket.
 	HeadBucket(ctx context.Context, bucket string) error
@@ -35,7 +36,9 @@ type Store interface {
 	// failed put leaves the previous object, if any, unchanged. Reading
 	// fewer or more than size bytes from body is an error. PutObject does
 	// not close body. Conditional writes (opts.IfMatch, opts.IfNoneMatch)
-	// fail with ErrPreconditionFailed.
+	// fail with ErrPreconditionFailed; IfMatch on a missing key fails too.
+	// The result's LastModified is zero when the store does not report it
+	// on a write (S3 does not); HeadObject has it.
 	PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64,
 		opts PutOptions) (ObjectInfo, error)
 	// GetObject opens the stored bytes [offset, offset+length) of key;

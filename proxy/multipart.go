@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -100,29 +101,8 @@ func (s *Server) uploadPart(ctx context.Context, rq *request) error {
 	if err := s3compat.CheckPartSize(body.size); err != nil {
 		return err
 	}
-	part := rq.s3.PartNumber
-	rec := &errRecorder{r: &sizeCheck{r: body, want: body.size}}
-	er, err := crypto.NewEncryptReader(rec, dk, uint32(part), nil, func() [crypto.AttributesSize]byte {
-		alg, sum := body.Sum()
-		return encodeAttrs(body.MD5(), alg, sum)
-	})
-	if err != nil {
-		return err
-	}
-	defer er.Close()
-	info, err := s.opts.Store.UploadPart(ctx, rq.s3.Bucket, rq.s3.Key, rq.s3.UploadID, part, er,
-		crypto.SegmentCiphertextSize(body.size))
-	if rec.err != nil {
-		return rec.err
-	}
-	if err != nil {
-		return err
-	}
-	recKey, err := partRecordKey(dk, rq.s3.Key, rq.s3.UploadID, part, info.ETag, body.MD5())
-	if err != nil {
-		return err
-	}
-	if err := s.putInternal(ctx, rq.s3.Bucket, recKey, nil); err != nil {
+	if _, err := s.storePart(ctx, rq.s3.Bucket, rq.s3.Key, rq.s3.UploadID, rq.s3.PartNumber, body, body.size, dk,
+		bodyAttrs(body), body.MD5); err != nil {
 		return err
 	}
 	h := rq.w.Header()
@@ -132,6 +112,31 @@ func (s *Server) uploadPart(ctx context.Context, rq *request) error {
 	}
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// storePart encrypts src (size bytes) as part number part of an upload,
+// stores it, and records its plaintext MD5 (from md5sum, once src is
+// exhausted).
+func (s *Server) storePart(ctx context.Context, bucket, key, uploadID string, part int, src io.Reader, size int64,
+	dk *crypto.DataKey, attrs func() [crypto.AttributesSize]byte, md5sum func() []byte) (backend.PartInfo, error) {
+	rec := &errRecorder{r: &sizeCheck{r: src, want: size}}
+	er, err := crypto.NewEncryptReader(rec, dk, uint32(part), nil, attrs)
+	if err != nil {
+		return backend.PartInfo{}, err
+	}
+	defer er.Close()
+	info, err := s.opts.Store.UploadPart(ctx, bucket, key, uploadID, part, er, crypto.SegmentCiphertextSize(size))
+	if rec.err != nil {
+		return backend.PartInfo{}, rec.err
+	}
+	if err != nil {
+		return backend.PartInfo{}, err
+	}
+	recKey, err := partRecordKey(dk, key, uploadID, part, info.ETag, md5sum())
+	if err != nil {
+		return backend.PartInfo{}, err
+	}
+	return info, s.putInternal(ctx, bucket, recKey, nil)
 }
 
 // partRecordKey names the record of one uploaded part: its number, the

@@ -62,7 +62,7 @@ func (s *Server) putObject(ctx context.Context, rq *request) error {
 	if err != nil {
 		return err
 	}
-	info, err := s.storeSegment(ctx, rq.s3.Bucket, rq.s3.Key, src, body, dk, env, &meta)
+	info, err := s.storeSegment(ctx, rq.s3.Bucket, rq.s3.Key, src, body.size, dk, env, &meta, bodyAttrs(body))
 	if err != nil {
 		return err
 	}
@@ -95,25 +95,22 @@ func (m *objectMeta) setComputedChecksum(r *checksum.Reader) {
 	}
 }
 
-// storeSegment encrypts src (the plaintext of size b.size) as a
-// single-part object and stores it with its envelope and sealed metadata.
-// The trailer's attributes come from b's digests once src is exhausted.
-func (s *Server) storeSegment(ctx context.Context, bucket, key string, src io.Reader, b *body,
-	dk *crypto.DataKey, env string, meta *objectMeta) (backend.ObjectInfo, error) {
+// storeSegment encrypts src (size bytes of plaintext) as a single-part
+// object and stores it with its envelope and sealed metadata. attrs gives
+// the trailer's attribute block once src is exhausted.
+func (s *Server) storeSegment(ctx context.Context, bucket, key string, src io.Reader, size int64,
+	dk *crypto.DataKey, env string, meta *objectMeta, attrs func() [crypto.AttributesSize]byte) (backend.ObjectInfo, error) {
 	sealed, err := sealedMeta(dk, meta)
 	if err != nil {
 		return backend.ObjectInfo{}, err
 	}
-	rec := &errRecorder{r: &sizeCheck{r: src, want: b.size}}
-	er, err := crypto.NewEncryptReader(rec, dk, 0, nil, func() [crypto.AttributesSize]byte {
-		alg, sum := b.Sum()
-		return encodeAttrs(b.MD5(), alg, sum)
-	})
+	rec := &errRecorder{r: &sizeCheck{r: src, want: size}}
+	er, err := crypto.NewEncryptReader(rec, dk, 0, nil, attrs)
 	if err != nil {
 		return backend.ObjectInfo{}, err
 	}
 	defer er.Close()
-	info, err := s.opts.Store.PutObject(ctx, bucket, key, er, crypto.SegmentCiphertextSize(b.size),
+	info, err := s.opts.Store.PutObject(ctx, bucket, key, er, crypto.SegmentCiphertextSize(size),
 		backend.PutOptions{Metadata: map[string]string{metaEnvelope: env, metaSealed: sealed}})
 	if rec.err != nil {
 		// The client's body failed verification or ended early: report
@@ -121,6 +118,20 @@ func (s *Server) storeSegment(ctx context.Context, bucket, key string, src io.Re
 		return backend.ObjectInfo{}, rec.err
 	}
 	return info, err
+}
+
+// bodyAttrs returns the trailer attributes of a verified request body:
+// its MD5 and checksum, read once the body is exhausted.
+func bodyAttrs(b *body) func() [crypto.AttributesSize]byte {
+	return func() [crypto.AttributesSize]byte {
+		alg, sum := b.Sum()
+		return encodeAttrs(b.MD5(), alg, sum)
+	}
+}
+
+// md5Attrs returns trailer attributes holding only an MD5.
+func md5Attrs(sum func() []byte) func() [crypto.AttributesSize]byte {
+	return func() [crypto.AttributesSize]byte { return encodeAttrs(sum(), checksum.None, nil) }
 }
 
 // wrap wraps dk for bucket/key and returns the envelope text.

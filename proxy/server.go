@@ -129,6 +129,8 @@ func (s *Server) handlers() map[s3compat.Op]handler {
 		s3compat.OpAbortMultipartUpload:    s.abortMultipartUpload,
 		s3compat.OpListParts:               s.listParts,
 		s3compat.OpListMultipartUploads:    s.listMultipartUploads,
+		s3compat.OpCopyObject:              s.copyObject,
+		s3compat.OpUploadPartCopy:          s.uploadPartCopy,
 	}
 }
 

@@ -18,7 +18,8 @@ func awkwardKeys() []string {
 		"a//b", "a/./b", "a/../b", "/leading", "//double-leading",
 		"trailing/", ".", "..", "../escape", "..%2F..", "dot.", "~tilde", "unicode/ü/世界",
 		"emoji-🔐", "tab\there", "back\\slash", "question?mark", "hash#mark", "amp&er",
-		"_underscore", "-dash", "UPPER/lower", "x" + strings.Repeat("y", 1023),
+		"_underscore", "-dash", "UPPER/lower", "x" + strings.Repeat("y", 1023), "leading",
+		"double-leading", "escape", "b",
 		strings.Repeat("é", 512), strings.Repeat("z/", 511) + "zz",
 	}
 }
@@ -26,7 +27,7 @@ func awkwardKeys() []string {
 func testAwkwardKeys(t *testing.T, cfg Config) {
 	st := cfg.NewStore(t)
 	b := newBucket(t, st)
-	var keys []string
+	var keys, refused []string
 	for i, k := range awkwardKeys() {
 		if len(k) > backend.MaxKeyLength {
 			t.Fatalf("test key %d is %d bytes", i, len(k))
@@ -35,12 +36,21 @@ func testAwkwardKeys(t *testing.T, cfg Config) {
 			backend.PutOptions{})
 		if errors.Is(err, backend.ErrInvalidKey) && !cfg.AllKeys {
 			t.Logf("store refuses key %q", short(k))
+			refused = append(refused, k)
 			continue
 		}
 		if err != nil {
 			t.Fatalf("PutObject(%q): %v", short(k), err)
 		}
 		keys = append(keys, k)
+	}
+	// A refused key must not reach another object through a read or a
+	// delete (as "/a" would reach "a" on a server that drops the slash).
+	for _, k := range refused {
+		if _, err := st.HeadObject(ctx(t), b, k); err == nil {
+			t.Errorf("refused key %q can be read", short(k))
+		}
+		st.DeleteObject(ctx(t), b, k)
 	}
 	for _, k := range keys {
 		got, info := get(t, st, b, k, 0, -1)

@@ -36,7 +36,7 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, pa
 		return backend.PartInfo{}, fmt.Errorf("upload part %d of %s/%s, size %d: %w",
 			partNumber, bucket, key, size, backend.ErrInvalidArgument)
 	}
-	if err := backend.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return backend.PartInfo{}, fmt.Errorf("upload part of %s/%s: %w", bucket, key, err)
 	}
 	p, err := s.core.PutObjectPart(ctx, bucket, key, uploadID, partNumber,
@@ -68,7 +68,7 @@ func (s *Store) complete(ctx context.Context, bucket, key, id string,
 		return backend.ObjectInfo{}, fmt.Errorf("IfNoneMatch must be \"*\": %w",
 			backend.ErrInvalidArgument)
 	}
-	if err := backend.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return backend.ObjectInfo{}, err
 	}
 	if len(parts) == 0 {

@@ -97,7 +97,7 @@ func (s *Store) GetObject(ctx context.Context, bucket, key string, offset, lengt
 
 func (s *Store) getObject(ctx context.Context, bucket, key string, offset, length int64,
 	opts backend.GetOptions) (io.ReadCloser, backend.ObjectInfo, error) {
-	if err := backend.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return nil, backend.ObjectInfo{}, err
 	}
 	if offset < 0 || length < -1 || length == 0 {
@@ -188,7 +188,7 @@ func (s *Store) disambiguate(ctx context.Context, bucket string, err error) erro
 
 // HeadObject sends a HEAD request.
 func (s *Store) HeadObject(ctx context.Context, bucket, key string) (backend.ObjectInfo, error) {
-	if err := backend.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return backend.ObjectInfo{}, fmt.Errorf("head %s/%s: %w", bucket, key, err)
 	}
 	oi, err := s.core.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
@@ -202,7 +202,7 @@ func (s *Store) HeadObject(ctx context.Context, bucket, key string) (backend.Obj
 // DeleteObject sends a DELETE request; S3 answers success for a missing
 // key.
 func (s *Store) DeleteObject(ctx context.Context, bucket, key string) error {
-	if err := backend.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return fmt.Errorf("delete %s/%s: %w", bucket, key, err)
 	}
 	err := s.core.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{})
@@ -227,7 +227,7 @@ func (s *Store) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, ds
 
 func (s *Store) copyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string,
 	opts backend.PutOptions) (backend.ObjectInfo, error) {
-	if err := backend.ValidateKey(srcKey); err != nil {
+	if err := checkKey(srcKey); err != nil {
 		return backend.ObjectInfo{}, err
 	}
 	if opts.IfNoneMatch != "" {
@@ -262,9 +262,9 @@ func (s *Store) copyObject(ctx context.Context, srcBucket, srcKey, dstBucket, ds
 	return head, nil
 }
 
-// checkKey validates a key to write. Beyond backend.ValidateKey it
-// refuses a leading "/": MinIO silently stores "/a" and "//a" as "a",
-// which would make two keys one object.
+// checkKey validates a key. Beyond backend.ValidateKey it refuses a
+// leading "/": MinIO silently takes "/a" and "//a" for "a", so a read,
+// write or delete of "/a" would act on another object.
 func checkKey(key string) error {
 	if err := backend.ValidateKey(key); err != nil {
 		return err

@@ -84,7 +84,10 @@ func testNestedKeys(t *testing.T, cfg Config) {
 	if !cfg.ListsNestedKeys {
 		return
 	}
-	for _, tc := range []struct{ prefix, delim string }{{"", ""}, {"", "/"}, {"n/", "/"}, {"n/b", ""}, {"o/", "/"}} {
+	cases := []struct{ prefix, delim string }{
+		{"", ""}, {"", "/"}, {"n/", "/"}, {"n/b", ""}, {"o/", "/"},
+	}
+	for _, tc := range cases {
 		want := modelList(keys, tc.prefix, tc.delim, "")
 		got := listAll(t, st, b, backend.ListOptions{Prefix: tc.prefix, Delimiter: tc.delim,
 			MaxKeys: 2})

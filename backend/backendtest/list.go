@@ -109,7 +109,8 @@ func testListPagination(t *testing.T, cfg Config) {
 	for _, tc := range cases {
 		want := modelList(keys, tc.prefix, tc.delim, tc.startAfter)
 		for _, max := range []int{1, 2, 3, 1000} {
-			name := fmt.Sprintf("prefix=%q,delim=%q,after=%q,max=%d", tc.prefix, tc.delim, tc.startAfter, max)
+			name := fmt.Sprintf("prefix=%q,delim=%q,after=%q,max=%d",
+				tc.prefix, tc.delim, tc.startAfter, max)
 			got := listAll(t, st, b, backend.ListOptions{Prefix: tc.prefix, Delimiter: tc.delim,
 				StartAfter: tc.startAfter, MaxKeys: max})
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {

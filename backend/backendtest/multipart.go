@@ -108,7 +108,8 @@ func testMultipartSubset(t *testing.T, cfg Config) {
 		t.Fatalf("Complete with parts 1 and 3: %v", err)
 	}
 	got, _ := get(t, st, b, "sub", 0, -1)
-	if !bytes.Equal(got, append(append([]byte(nil), p1...), p3...)) || info.ETag != multipartETag(p1, p3) {
+	want := append(append([]byte(nil), p1...), p3...)
+	if !bytes.Equal(got, want) || info.ETag != multipartETag(p1, p3) {
 		t.Errorf("subset object: %d bytes, etag %s", len(got), info.ETag)
 	}
 	up, err := st.ListMultipartUploads(ctx(t), b, backend.ListUploadsOptions{Prefix: "sub"})

@@ -174,7 +174,8 @@ func put(t *testing.T, st backend.Store, bucket, key string, b []byte,
 }
 
 // get reads [off, off+n) of key and fails the test on error.
-func get(t *testing.T, st backend.Store, bucket, key string, off, n int64) ([]byte, backend.ObjectInfo) {
+func get(t *testing.T, st backend.Store, bucket, key string,
+	off, n int64) ([]byte, backend.ObjectInfo) {
 	t.Helper()
 	rc, info, err := st.GetObject(ctx(t), bucket, key, off, n, backend.GetOptions{})
 	if err != nil {

@@ -275,7 +275,8 @@ func (s *Store) assemble(ctx context.Context, bucket, id string, parts []backend
 	etagHash := md5.New()
 	var total int64
 	for i, p := range parts {
-		if err := s.appendPart(ctx, t, uploadPath(bucket, id)+"/"+partName(p.PartNumber), trs[i]); err != nil {
+		name := uploadPath(bucket, id) + "/" + partName(p.PartNumber)
+		if err := s.appendPart(ctx, t, name, trs[i]); err != nil {
 			t.discard(s)
 			return nil, trailer{}, err
 		}

@@ -155,7 +155,8 @@ func TestCorruptObjectFile(t *testing.T) {
 	defer s.Close()
 	c := context.Background()
 	s.CreateBucket(c, "bkt")
-	if _, err := s.PutObject(c, "bkt", "k", strings.NewReader("hello"), 5, backend.PutOptions{}); err != nil {
+	_, err = s.PutObject(c, "bkt", "k", strings.NewReader("hello"), 5, backend.PutOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, filepath.FromSlash(objectPath("bkt", "k")))

@@ -106,14 +106,16 @@ func New(cfg Config) (*Store, error) {
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("s3store: endpoint must be an http or https URL without path, query or credentials")
+		return nil, errors.New("s3store: endpoint must be an http or https URL " +
+			"without path, query or credentials")
 	}
 	partSize := cfg.PartSize
 	if partSize == 0 {
 		partSize = DefaultPartSize
 	}
 	if partSize < MinPartSize || partSize > maxSinglePut {
-		return nil, fmt.Errorf("s3store: part size %d outside %d..%d", partSize, MinPartSize, int64(maxSinglePut))
+		return nil, fmt.Errorf("s3store: part size %d outside %d..%d", partSize, MinPartSize,
+			int64(maxSinglePut))
 	}
 	lookup, err := bucketLookup(cfg.Lookup)
 	if err != nil {
@@ -160,7 +162,7 @@ func transport(cfg Config, secure bool) (*http.Transport, error) {
 	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
 		MaxIdleConns:          max(defaultMaxIdleConns, perHost),
 		MaxIdleConnsPerHost:   perHost,
 		IdleConnTimeout:       90 * time.Second,

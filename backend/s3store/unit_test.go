@@ -168,7 +168,8 @@ func TestLeadingSlashRefused(t *testing.T) {
 }
 
 func TestPartsFromETag(t *testing.T) {
-	for etag, want := range map[string]int{"abc": 0, "abc-2": 2, "abc-x": 0, "-0": 0, "d41d-10000": 10000} {
+	cases := map[string]int{"abc": 0, "abc-2": 2, "abc-x": 0, "-0": 0, "d41d-10000": 10000}
+	for etag, want := range cases {
 		if got := partsFromETag(etag); got != want {
 			t.Errorf("partsFromETag(%q) = %d, want %d", etag, got, want)
 		}

@@ -50,7 +50,8 @@ func writeCert(dir string) (string, error) {
 		return "", err
 	}
 	crt := filepath.Join(dir, "public.crt")
-	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	crtPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(crt, crtPEM, 0o600); err != nil {
 		return "", err
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})

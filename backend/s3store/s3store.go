@@ -31,6 +31,9 @@
 //     for sources up to 5 GiB.
 //   - ListMultipartUploads returns what the server lists; MinIO lists
 //     uploads only for the exact key given as prefix.
+//   - A put of unknown size sends its parts one after another (one
+//     buffer, no overlap of reading and sending), trading throughput on
+//     large streams for flat memory.
 package s3store
 
 import (

@@ -59,7 +59,8 @@ type Store interface {
 	DeleteObject(ctx context.Context, bucket, key string) error
 	// ListObjects lists a bucket's objects in byte order of their keys,
 	// one page at a time (see ListOptions). Listed objects carry Key,
-	// Size, ETag and LastModified but no Metadata.
+	// Size, ETag and LastModified, and Metadata only when asked for with
+	// ListOptions.WithMetadata and the store can list it.
 	ListObjects(ctx context.Context, bucket string, opts ListOptions) (ListResult, error)
 	// CopyObject copies the stored bytes of src to dst inside the store
 	// and gives dst the metadata opts.Metadata (never the source's).
@@ -178,6 +179,10 @@ type ListOptions struct {
 	// MaxKeys bounds Objects plus CommonPrefixes; 0 or more than
 	// MaxListKeys means MaxListKeys.
 	MaxKeys int
+	// WithMetadata asks for each listed object's user metadata. Stores
+	// that can list it (the local store, MinIO) fill ObjectInfo.Metadata;
+	// others (plain S3) leave it nil, and the caller must HEAD.
+	WithMetadata bool
 }
 
 // ListResult is one page of a listing.

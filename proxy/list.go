@@ -17,14 +17,12 @@ import (
 )
 
 // Listings report each object's plaintext size and client ETag. The
-// backend lists ciphertext sizes and its own ETags, so each entry is
-// resolved through a HEAD of the object (its sealed metadata), in
-// parallel, and remembered in a bounded cache keyed by the backend ETag,
-// which changes whenever the object does.
-//
-// TODO: listing 1,000 new objects costs 1,000 HEADs on a cold cache. The
-// storage mapping in docs/ARCHITECTURE.md describes the planned fix
-// (metadata in listings where the store offers it).
+// store lists ciphertext sizes and its own ETags, so each entry is opened
+// from the metadata the listing carries (the local store and MinIO list
+// it), or, on stores that cannot (plain S3), through a HEAD per object in
+// parallel. Multipart objects also need their manifest. Results are kept
+// in a bounded cache keyed by the store's ETag, which changes whenever the
+// object does.
 const (
 	listCacheSize   = 100_000
 	listConcurrency = 16
@@ -71,15 +69,21 @@ func (s *Server) resolveListing(ctx context.Context, bucket string, objs []backe
 	return out, errors.Join(errs...)
 }
 
+// resolveEntry opens one listed object: from the metadata the listing
+// carried, or, where the store cannot list metadata, through a HEAD.
 func (s *Server) resolveEntry(ctx context.Context, bucket string, o backend.ObjectInfo) (listEntry, error) {
-	info, err := s.opts.Store.HeadObject(ctx, bucket, o.Key)
-	if errors.Is(err, backend.ErrNoSuchKey) {
-		// Deleted since it was listed: show it as listed, as S3's
-		// eventual listings may.
-		return listEntry{size: o.Size, etag: o.ETag}, nil
-	}
-	if err != nil {
-		return listEntry{}, err
+	info := o
+	if info.Metadata == nil {
+		var err error
+		info, err = s.opts.Store.HeadObject(ctx, bucket, o.Key)
+		if errors.Is(err, backend.ErrNoSuchKey) {
+			// Deleted since it was listed: show it as listed, as S3's
+			// eventual listings may.
+			return listEntry{size: o.Size, etag: o.ETag}, nil
+		}
+		if err != nil {
+			return listEntry{}, err
+		}
 	}
 	obj, err := s.openObject(ctx, bucket, o.Key, info)
 	if err != nil {
@@ -140,7 +144,7 @@ func (s *Server) listPage(ctx context.Context, bucket string, p listParams, star
 	for range 10 {
 		res, err = s.opts.Store.ListObjects(ctx, bucket, backend.ListOptions{
 			Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: startAfter,
-			ContinuationToken: token, MaxKeys: p.maxKeys,
+			ContinuationToken: token, MaxKeys: p.maxKeys, WithMetadata: true,
 		})
 		if err != nil {
 			return res, nil, "", err

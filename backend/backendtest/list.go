@@ -139,3 +139,62 @@ func testListErrors(t *testing.T, cfg Config) {
 	_, err = st.ListObjects(ctx(t), "ct-missing-bucket", backend.ListOptions{})
 	wantErr(t, "ListObjects of a missing bucket", err, backend.ErrNoSuchBucket)
 }
+
+// testListMetadata checks ListOptions.WithMetadata: listed metadata, where
+// the store lists it, equals what HeadObject returns, for objects with and
+// without metadata, across pages; and plain listings carry none.
+func testListMetadata(t *testing.T, cfg Config) {
+	st := cfg.NewStore(t)
+	b := newBucket(t, st)
+	want := map[string]map[string]string{
+		"a":      {"env": "v1-abc", "meta": "sealed_base64url-value"},
+		"b/c d":  nil,
+		"b/e+f":  {"only": "one"},
+		"z/last": {"k": "value with spaces"},
+	}
+	for k, md := range want {
+		put(t, st, b, k, []byte(k), md)
+	}
+	listed := map[string]map[string]string{}
+	opts := backend.ListOptions{WithMetadata: true, MaxKeys: 2}
+	for range 10 {
+		res, err := st.ListObjects(ctx(t), b, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range res.Objects {
+			listed[o.Key] = o.Metadata
+			if cfg.ListsMetadata && o.Metadata == nil {
+				t.Errorf("%s: listed without metadata", o.Key)
+			}
+		}
+		if !res.IsTruncated {
+			break
+		}
+		opts.ContinuationToken = res.NextToken
+	}
+	if len(listed) != len(want) {
+		t.Fatalf("listed %d objects, want %d", len(listed), len(want))
+	}
+	for k, md := range listed {
+		if md == nil {
+			continue // the store cannot list metadata
+		}
+		head, err := st.HeadObject(ctx(t), b, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(md) != fmt.Sprint(head.Metadata) && !(len(md) == 0 && len(head.Metadata) == 0) {
+			t.Errorf("%s: listed metadata %v, HEAD %v", k, md, head.Metadata)
+		}
+	}
+	res, err := st.ListObjects(ctx(t), b, backend.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range res.Objects {
+		if o.Metadata != nil {
+			t.Errorf("%s: metadata in a listing that did not ask for it", o.Key)
+		}
+	}
+}

@@ -48,6 +48,10 @@ type Config struct {
 	// reads such keys but lists them wrongly: it leaves out keys below an
 	// object, and ends a delimited listing early at a "dir/" object.
 	ListsNestedKeys bool
+	// ListsMetadata requires ListOptions.WithMetadata to return each
+	// object's user metadata (the local store and MinIO can; plain S3
+	// cannot, and must then leave Metadata nil).
+	ListsMetadata bool
 	// ListsAnyDelimiter requires delimiters other than "/" to work with
 	// small pages. MinIO repeats one page forever for such a delimiter.
 	ListsAnyDelimiter bool
@@ -81,6 +85,7 @@ func Run(t *testing.T, cfg Config) {
 		{"InvalidKeys", testInvalidKeys},
 		{"ListPagination", testListPagination},
 		{"ListErrors", testListErrors},
+		{"ListMetadata", testListMetadata},
 		{"Copy", testCopy},
 		{"CopyOntoItself", testCopyOntoItself},
 		{"ConditionalPut", testConditionalPut},

@@ -45,7 +45,7 @@ func (s *Store) listObjects(ctx context.Context, bucket string,
 	}
 	sort.Strings(keys)
 	page := paginate(keys, opts.Prefix, opts.Delimiter, marker, fromToken, max)
-	return s.fillPage(bucket, page)
+	return s.fillPage(bucket, page, opts.WithMetadata)
 }
 
 // pageSize checks a requested page size: 0 or more than limit means limit.
@@ -119,7 +119,7 @@ func paginate(keys []string, prefix, delim, marker string, fromToken bool, max i
 
 // fillPage reads the trailers of the page's keys. A key deleted since
 // the walk is left out.
-func (s *Store) fillPage(bucket string, p page) (backend.ListResult, error) {
+func (s *Store) fillPage(bucket string, p page, withMetadata bool) (backend.ListResult, error) {
 	res := backend.ListResult{
 		CommonPrefixes: p.prefixes, IsTruncated: p.truncated, NextToken: p.next,
 		Objects: make([]backend.ObjectInfo, 0, len(p.keys)),
@@ -133,7 +133,12 @@ func (s *Store) fillPage(bucket string, p page) (backend.ListResult, error) {
 			return backend.ListResult{}, err
 		}
 		info := tr.info(k)
-		info.Metadata = nil
+		switch {
+		case !withMetadata:
+			info.Metadata = nil
+		case info.Metadata == nil:
+			info.Metadata = map[string]string{} // listed, and empty
+		}
 		res.Objects = append(res.Objects, info)
 	}
 	return res, nil

@@ -29,5 +29,6 @@ func TestConformance(t *testing.T) {
 		ListUploadsByPrefix: true,
 		ListsNestedKeys:     true,
 		ListsAnyDelimiter:   true,
+		ListsMetadata:       true,
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/cloakproxy/cloak/backend"
 )
 
@@ -27,8 +29,14 @@ func (s *Store) ListObjects(ctx context.Context, bucket string,
 	if opts.ContinuationToken != "" {
 		startAfter = ""
 	}
-	res, err := s.core.ListObjectsV2(bucket, opts.Prefix, startAfter, opts.ContinuationToken,
-		opts.Delimiter, max)
+	var res minio.ListBucketV2Result
+	var err error
+	if opts.WithMetadata && s.lister != nil {
+		res, err = s.lister.list(ctx, bucket, opts, max)
+	} else {
+		res, err = s.core.ListObjectsV2(bucket, opts.Prefix, startAfter, opts.ContinuationToken,
+			opts.Delimiter, max)
+	}
 	if err != nil {
 		return backend.ListResult{}, fmt.Errorf("list %s: %w", bucket, mapErr(err))
 	}
@@ -41,8 +49,12 @@ func (s *Store) ListObjects(ctx context.Context, bucket string,
 	out := backend.ListResult{IsTruncated: res.IsTruncated, NextToken: res.NextContinuationToken,
 		Objects: make([]backend.ObjectInfo, 0, len(res.Contents))}
 	for _, o := range res.Contents {
-		out.Objects = append(out.Objects, backend.ObjectInfo{Key: o.Key, Size: o.Size,
-			ETag: trimETag(o.ETag), LastModified: o.LastModified})
+		info := backend.ObjectInfo{Key: o.Key, Size: o.Size, ETag: trimETag(o.ETag),
+			LastModified: o.LastModified}
+		if opts.WithMetadata && o.UserMetadata != nil {
+			info.Metadata = listedMetadata(o.UserMetadata)
+		}
+		out.Objects = append(out.Objects, info)
 	}
 	for _, p := range res.CommonPrefixes {
 		out.CommonPrefixes = append(out.CommonPrefixes, p.Prefix)

@@ -100,6 +100,9 @@ type Config struct {
 type Store struct {
 	core     *minio.Core
 	partSize int64
+	// lister lists with metadata where the server offers it (MinIO);
+	// nil when the store addresses buckets as virtual hosts.
+	lister *metaLister
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -139,7 +142,12 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3store: %w", err)
 	}
-	return &Store{core: core, partSize: partSize}, nil
+	st := &Store{core: core, partSize: partSize}
+	if lookup == minio.BucketLookupPath || (lookup == minio.BucketLookupAuto && !isAWSHost(u.Host)) {
+		st.lister = &metaLister{endpoint: u, client: &http.Client{Transport: tr}, region: cfg.Region,
+			access: cfg.AccessKey, secret: cfg.SecretKey}
+	}
+	return st, nil
 }
 
 func bucketLookup(s string) (minio.BucketLookupType, error) {

@@ -22,6 +22,7 @@ func TestConformanceMinIO(t *testing.T) {
 		NewStore:         func(t *testing.T) backend.Store { return st },
 		PartSize:         MinPartSize,
 		UnknownSizeBytes: 3*MinPartSize + 12345,
+		ListsMetadata:    true,
 	})
 }
 

@@ -112,14 +112,42 @@ func (k *MemoryKeyRing) SetActive(id string, version uint32) error {
 	return nil
 }
 
+// Remove destroys the master key id/version: it is zeroed and forgotten,
+// and data keys wrapped under it no longer unwrap. Removing the active key
+// leaves the ring without one until SetActive.
+func (k *MemoryKeyRing) Remove(id string, version uint32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if kek := k.keys[id][version]; kek != nil {
+		clear(kek)
+		delete(k.keys[id], version)
+	}
+	if k.activeID == id && k.activeV == version {
+		k.activeID, k.activeV = "", 0
+	}
+}
+
 // Wrap implements [KeyWrapper].
-func (k *MemoryKeyRing) Wrap(_ context.Context, dataKey []byte, wc WrapContext) (WrappedKey, error) {
+func (k *MemoryKeyRing) Wrap(ctx context.Context, dataKey []byte, wc WrapContext) (WrappedKey, error) {
 	k.mu.RLock()
 	id, v := k.activeID, k.activeV
-	kek := k.keys[id][v]
 	k.mu.RUnlock()
-	if kek == nil {
+	if id == "" {
 		return WrappedKey{}, fmt.Errorf("wrap: no active master key: %w", ErrUnknownKey)
+	}
+	return k.WrapWith(ctx, id, v, dataKey, wc)
+}
+
+// WrapWith wraps dataKey under the master key id/version, active or not.
+// Key rings that pick a master key per bucket use it.
+func (k *MemoryKeyRing) WrapWith(_ context.Context, id string, v uint32, dataKey []byte,
+	wc WrapContext) (WrappedKey, error) {
+	// The read lock is held while the key is in use: Remove zeroes it.
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	kek := k.keys[id][v]
+	if kek == nil {
+		return WrappedKey{}, fmt.Errorf("wrap with %q version %d: %w", id, v, ErrUnknownKey)
 	}
 	ct, err := sealRecord(kek, labelWrap, dataKey, ringAAD(wc, id, v), k.random)
 	if err != nil {
@@ -131,8 +159,8 @@ func (k *MemoryKeyRing) Wrap(_ context.Context, dataKey []byte, wc WrapContext) 
 // Unwrap implements [KeyWrapper].
 func (k *MemoryKeyRing) Unwrap(_ context.Context, wk WrappedKey, wc WrapContext) ([]byte, error) {
 	k.mu.RLock()
+	defer k.mu.RUnlock()
 	kek := k.keys[wk.KeyID][wk.KeyVersion]
-	k.mu.RUnlock()
 	if kek == nil {
 		return nil, fmt.Errorf("unwrap with %q version %d: %w", wk.KeyID, wk.KeyVersion, ErrUnknownKey)
 	}
@@ -154,4 +182,23 @@ func ringAAD(wc WrapContext, id string, version uint32) []byte {
 	b = append(b, byte(len(id)))
 	b = append(b, id...)
 	return binary.BigEndian.AppendUint32(b, version)
+}
+
+// KeyRef names one master key version.
+type KeyRef struct {
+	ID      string
+	Version uint32
+}
+
+// Keys lists the master key versions the ring holds, in no order.
+func (k *MemoryKeyRing) Keys() []KeyRef {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var out []KeyRef
+	for id, versions := range k.keys {
+		for v := range versions {
+			out = append(out, KeyRef{ID: id, Version: v})
+		}
+	}
+	return out
 }

@@ -3,11 +3,18 @@
 // [Start] runs the MinIO binary named by CLOAK_MINIO_BIN (else "minio"
 // on PATH; scripts/minio.sh builds and caches one) on a free loopback
 // port with a fresh data directory and fixed root credentials, waits
-// until it answers its liveness probe, and stops it when the test ends.
+// until it answers its readiness probe, and stops it when the test ends.
 //
 // When no binary is found the test is skipped, unless CI=true or
 // CLOAK_REQUIRE_INTEGRATION=1, where it fails: tests against the real
 // server must not silently vanish from CI.
+//
+// # Outages
+//
+// [Server.Kill] ends the server at once, as a crash or a lost machine
+// would, and [Server.Restart] starts it again on the same address and
+// data directory, so tests can check what a client sees while the store
+// is down and what the store holds afterwards.
 package miniotest
 
 import (
@@ -34,7 +41,7 @@ const (
 	SecretKey = "cloak-test-root-secret"
 )
 
-// startTimeout bounds how long Start waits for the server to be live.
+// startTimeout bounds how long Start waits for the server to be ready.
 const startTimeout = 60 * time.Second
 
 // Server is a running MinIO server.
@@ -51,9 +58,13 @@ type Server struct {
 	// trust, when started with StartTLS; else empty.
 	CAFile string
 
+	bin      string
+	certsDir string
+	out      *syncBuffer
+
+	mu   sync.Mutex // guards cmd and done, which Restart replaces
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
-	out  *syncBuffer
 }
 
 // Binary returns the path of the MinIO binary to run, or "" if none is
@@ -121,42 +132,87 @@ func startServer(t testing.TB, useTLS bool) *Server {
 
 var errPortTaken = errors.New("port taken")
 
-// start launches one server process and waits until it is live.
+// start launches one server process and waits until it is ready.
 func start(bin, dir string, attempt int, caFile string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	consolePort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{
 		Addr: "127.0.0.1:" + port, AccessKey: AccessKey, SecretKey: SecretKey,
-		DataDir: fmt.Sprintf("%s/data%d", dir, attempt), done: make(chan struct{}),
-		out: &syncBuffer{},
+		DataDir: fmt.Sprintf("%s/data%d", dir, attempt), bin: bin,
+		certsDir: fmt.Sprintf("%s/nocerts%d", dir, attempt), out: &syncBuffer{},
 	}
 	s.Endpoint = "http://" + s.Addr
-	certsDir := fmt.Sprintf("%s/nocerts%d", dir, attempt)
 	if caFile != "" {
-		s.Endpoint, s.CAFile, certsDir = "https://"+s.Addr, caFile, dir+"/certs"
+		s.Endpoint, s.CAFile, s.certsDir = "https://"+s.Addr, caFile, dir+"/certs"
 	}
-	s.cmd = exec.Command(bin, "server", "--quiet", "--address", s.Addr,
-		"--console-address", "127.0.0.1:"+consolePort, "--certs-dir", certsDir, s.DataDir)
-	s.cmd.Env = serverEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
-	if err := s.waitLive(); err != nil {
-		s.stop()
-		if strings.Contains(s.out.String(), "address already in use") {
-			return nil, errPortTaken
-		}
-		return nil, fmt.Errorf("%w; server output:\n%s", err, s.out.String())
+	if err := s.launch(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// launch runs the server process on s.Addr and s.DataDir and waits until
+// it is ready. The console gets a fresh port each time.
+func (s *Server) launch() error {
+	consolePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(s.bin, "server", "--quiet", "--address", s.Addr,
+		"--console-address", "127.0.0.1:"+consolePort, "--certs-dir", s.certsDir, s.DataDir)
+	cmd.Env = serverEnv()
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	if err := s.waitReady(done); err != nil {
+		s.stop()
+		if strings.Contains(s.out.String(), "address already in use") {
+			return errPortTaken
+		}
+		return fmt.Errorf("%w; server output:\n%s", err, s.out.String())
+	}
+	return nil
+}
+
+// Kill ends the server at once with SIGKILL, as a crash would: requests
+// in flight are cut and nothing is flushed. It returns once the process
+// has exited. The data directory stays for Restart.
+func (s *Server) Kill() {
+	cmd, done := s.process()
+	cmd.Process.Kill()
+	<-done
+}
+
+// Restart starts the server again on the same address and data directory
+// after Kill, and waits until it is ready. It fails t if the server is
+// still running or cannot start (for example because another process took
+// the port in the meantime).
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	_, done := s.process()
+	select {
+	case <-done:
+	default:
+		t.Fatal("miniotest: Restart of a server that is still running")
+	}
+	if err := s.launch(); err != nil {
+		t.Fatalf("miniotest: restart: %v", err)
+	}
+}
+
+// process returns the current server process and its exit channel.
+func (s *Server) process() (*exec.Cmd, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd, s.done
 }
 
 // serverEnv is the environment of the server: credentials, no console,
@@ -195,9 +251,11 @@ func freePort() (string, error) {
 	return port, err
 }
 
-// waitLive polls the liveness endpoint until it answers 200, the process
-// exits, or startTimeout passes.
-func (s *Server) waitLive() error {
+// waitReady polls the readiness endpoint until it answers 200, the
+// process exits (done is closed), or startTimeout passes. The liveness
+// probe answers earlier, while S3 requests still get 503
+// XMinioServerNotInitialized.
+func (s *Server) waitReady(done chan struct{}) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	client, err := s.probeClient()
@@ -208,7 +266,7 @@ func (s *Server) waitLive() error {
 	defer tick.Stop()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
-			s.Endpoint+"/minio/health/live", nil)
+			s.Endpoint+"/minio/health/ready", nil)
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -216,10 +274,10 @@ func (s *Server) waitLive() error {
 			}
 		}
 		select {
-		case <-s.done:
-			return errors.New("minio exited before it was live")
+		case <-done:
+			return errors.New("minio exited before it was ready")
 		case <-ctx.Done():
-			return fmt.Errorf("minio not live after %v", startTimeout)
+			return fmt.Errorf("minio not ready after %v", startTimeout)
 		case <-tick.C:
 		}
 	}
@@ -242,14 +300,20 @@ func (s *Server) probeClient() (*http.Client, error) {
 }
 
 // stop ends the server: SIGTERM, then SIGKILL if it has not exited in
-// ten seconds.
+// ten seconds. A server that was killed is already stopped.
 func (s *Server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
+	cmd, done := s.process()
 	select {
-	case <-s.done:
+	case <-done:
+		return
+	default:
+	}
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
+		cmd.Process.Kill()
+		<-done
 	}
 }
 

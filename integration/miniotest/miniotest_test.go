@@ -1,11 +1,15 @@
 package miniotest
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cloakproxy/cloak/s3compat/sigv4"
 )
 
 func TestStartServesLiveness(t *testing.T) {
@@ -82,5 +86,49 @@ func TestStartTLS(t *testing.T) {
 	resp.Body.Close()
 	if _, err := http.Get(s.Endpoint + "/minio/health/live"); err == nil {
 		t.Error("a client without the CA trusted the self-signed certificate")
+	}
+}
+
+// TestKillAndRestart checks that a killed server stops answering at once
+// and, restarted, serves the same address and data.
+func TestKillAndRestart(t *testing.T) {
+	s := Start(t)
+	do := func(method, path, body string) (*http.Response, error) {
+		req, err := http.NewRequest(method, s.Endpoint+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigv4.SignRequest(req, sigv4.Credential{AccessKey: s.AccessKey, SecretKey: s.SecretKey},
+			"us-east-1", "s3", time.Now(), sigv4.UnsignedPayload)
+		return http.DefaultClient.Do(req)
+	}
+	mustDo := func(method, path, body string) string {
+		t.Helper()
+		resp, err := do(method, path, body)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %s %s", method, path, resp.Status, b)
+		}
+		return string(b)
+	}
+	mustDo(http.MethodPut, "/kept", "")
+	mustDo(http.MethodPut, "/kept/object", "written before the crash")
+	addr := s.Addr
+
+	s.Kill()
+	if resp, err := do(http.MethodGet, "/kept/object", ""); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a killed server answered %s", resp.Status)
+	}
+	s.Restart(t)
+	if s.Addr != addr {
+		t.Fatalf("restarted on %s, want %s", s.Addr, addr)
+	}
+	if got := mustDo(http.MethodGet, "/kept/object", ""); got != "written before the crash" {
+		t.Fatalf("after restart the object reads %q", got)
 	}
 }

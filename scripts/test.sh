@@ -24,5 +24,11 @@ CLOAK_MINIO_BIN=$(scripts/minio.sh)
 export CLOAK_MINIO_BIN CLOAK_REQUIRE_INTEGRATION=1
 # --- end backend ---
 
+# --- kms: local-kms for keys/awskms (see scripts/localkms.sh) ---
+echo "== local-kms"
+CLOAK_LOCALKMS_BIN=$(scripts/localkms.sh)
+export CLOAK_LOCALKMS_BIN
+# --- end kms ---
+
 echo "== go test"
 go test -count=1 -timeout 20m ./...

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 
 	"github.com/cloakproxy/cloak/backend"
 	"github.com/cloakproxy/cloak/crypto"
@@ -23,6 +24,12 @@ var (
 		"The stored object failed an integrity check and was not returned.")
 	errPlaintextRefused = s3err.ErrInvalidObjectState.WithMessage(
 		"The stored object is not encrypted by Cloak and this bucket is not being migrated.")
+	// errUnavailable is what a client sees when the store (or a key
+	// service reached over HTTP) cannot be reached: 503, which S3
+	// clients retry with backoff, and which tells an operator that a
+	// service behind Cloak is down rather than Cloak failing.
+	errUnavailable = s3err.ErrServiceUnavailable.WithMessage(
+		"The storage backend or key service is unavailable. Please try again.")
 )
 
 // backendErrors maps the store's sentinels to S3 errors.
@@ -68,10 +75,12 @@ func toS3(err error) *s3err.Error {
 		return s3err.ErrNotImplemented.WithMessage("This operation is not implemented yet.").WithCause(err)
 	case errors.Is(err, crypto.ErrUnknownKey):
 		return s3err.ErrInternalError.WithMessage("The object's master key is not available.").WithCause(err)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return s3err.ErrIncompleteBody.WithCause(err)
 	case errors.Is(err, context.Canceled):
 		return s3err.ErrRequestTimeout.WithCause(err)
+	case isUnavailable(err):
+		return errUnavailable.WithCause(err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return s3err.ErrIncompleteBody.WithCause(err)
 	}
 	return s3err.ErrInternalError.WithCause(err)
 }
@@ -80,4 +89,13 @@ func toS3(err error) *s3err.Error {
 // which is logged as possible tampering.
 func isTampering(err error) bool {
 	return errors.Is(err, crypto.ErrAuthentication)
+}
+
+// isUnavailable reports whether err is a transport failure of a request
+// the proxy sent (to the store or a key service): connection refused or
+// reset, a server gone mid-request, a timeout. Only http.Client returns
+// *url.Error, so a failure of the client's own connection never counts.
+func isUnavailable(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -147,11 +148,45 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e := toS3(err)
 		if !rq.w.wroteHeader {
 			s3err.Write(rq.w, r, e, s3err.Context{RequestID: rq.id, Bucket: rq.s3.Bucket, Key: rq.s3.Key})
+			lingerOnBody(rq.w, r)
 		}
 		rq.w.s3Code = e.Code
 		rq.w.cause = err
 	}
 	s.logRequest(rq)
+}
+
+// Bounds of lingerOnBody.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 64 << 20
+)
+
+// lingerOnBody sends an error answer that was written before the
+// request's body was read, then reads and discards the rest of the body
+// for at most lingerTime and lingerBytes, as nginx's lingering close does.
+//
+// A client still sending its body when the server closes the connection
+// gets a TCP reset, which can destroy the answer before the client has
+// read it: the client sees "connection reset" instead of S3's error. Go's
+// server waits a moment before closing to avoid this, but not when the
+// request carried "Expect: 100-continue", read or not. aws-sdk-go-v2
+// sends that header on PUTs over 2 MB and then sends the body without
+// waiting for 100 Continue, so it saw a reset for every early error of a
+// large upload, such as the ServiceUnavailable of a store that is down.
+func lingerOnBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.Flush() != nil {
+		return
+	}
+	if rc.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, r.Body, lingerBytes)
+	_ = rc.SetReadDeadline(time.Time{})
 }
 
 func (s *Server) serve(ctx context.Context, rq *request) error {

@@ -90,8 +90,14 @@ func TestLargeMultipart_OutOfOrderGiB(t *testing.T) {
 		name string
 		open func(t *testing.T) *env
 	}{
-		{"minio", func(t *testing.T) *env { e, _ := newMinioEnv(t, proxy.Options{}, 0); return e }},
-		{"local", func(t *testing.T) *env { e, _ := newLocalEnv(t, proxy.Options{}); return e }},
+		{"minio", func(t *testing.T) *env {
+			e, _ := newMinioEnv(t, proxy.Options{}, 0)
+			return e
+		}},
+		{"local", func(t *testing.T) *env {
+			e, _ := newLocalEnv(t, proxy.Options{})
+			return e
+		}},
 	}
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
@@ -105,9 +111,10 @@ func TestLargeMultipart_OutOfOrderGiB(t *testing.T) {
 			read := time.Now()
 			readBigRanges(t, e, o)
 			assertBigStoredEncrypted(t, e, o)
+			ms := time.Millisecond
 			t.Logf("1 GiB: upload %v, full read %v, ranges and store scan %v",
-				uploaded.Sub(begin).Round(time.Millisecond), read.Sub(uploaded).Round(time.Millisecond),
-				time.Since(read).Round(time.Millisecond))
+				uploaded.Sub(begin).Round(ms), read.Sub(uploaded).Round(ms),
+				time.Since(read).Round(ms))
 		})
 	}
 }
@@ -167,9 +174,9 @@ func uploadBig(t *testing.T, e *env, o *bigObject) {
 		want := fmt.Sprintf(`"%x"`, o.md5s[i])
 		if aws.ToInt32(p.PartNumber) != int32(i+1) || aws.ToInt64(p.Size) != o.parts[i].size ||
 			aws.ToString(p.ETag) != want || etags[i] != want {
-			t.Fatalf("part %d: listed as number %d, %d bytes, ETag %s; upload ETag %s; want %d bytes, %s",
-				i+1, aws.ToInt32(p.PartNumber), aws.ToInt64(p.Size), aws.ToString(p.ETag), etags[i],
-				o.parts[i].size, want)
+			t.Fatalf("part %d: listed as number %d, %d bytes, ETag %s; upload ETag %s; "+
+				"want %d bytes, %s", i+1, aws.ToInt32(p.PartNumber), aws.ToInt64(p.Size),
+				aws.ToString(p.ETag), etags[i], o.parts[i].size, want)
 		}
 		done = append(done, s3types.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag})
 	}
@@ -242,15 +249,17 @@ func readBigRanges(t *testing.T, e *env, o *bigObject) {
 	}{
 		{fmt.Sprintf("bytes=%d-%d", lastPart-1, lastPart), lastPart - 1, 2},
 		{fmt.Sprintf("bytes=%d-%d", lastPart-C-3, lastPart+2*C+4), lastPart - C - 3, 3*C + 8},
-		{fmt.Sprintf("bytes=%d-%d", prevPart-10, lastPart+10), prevPart - 10, lastPart - prevPart + 21},
+		{fmt.Sprintf("bytes=%d-%d", prevPart-10, lastPart+10), prevPart - 10,
+			lastPart - prevPart + 21},
 		{fmt.Sprintf("bytes=%d-%d", size-C-1, size-1), size - C - 1, C + 1},
 		{fmt.Sprintf("bytes=-%d", size-lastPart+100), lastPart - 100, size - lastPart + 100},
 		{fmt.Sprintf("bytes=%d-", size-5), size - 5, 5},
 		{fmt.Sprintf("bytes=%d-%d", size-1, size+1000), size - 1, 1},
 	}
 	for _, c := range cases {
-		out, err := e.aws.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("big"),
-			Key: aws.String("snapshot.tar"), Range: aws.String(c.header)})
+		out, err := e.aws.GetObject(context.Background(), &s3.GetObjectInput{
+			Bucket: aws.String("big"), Key: aws.String("snapshot.tar"),
+			Range: aws.String(c.header)})
 		if err != nil {
 			t.Fatalf("%s: %v", c.header, err)
 		}
@@ -261,7 +270,8 @@ func readBigRanges(t *testing.T, e *env, o *bigObject) {
 		}
 		want := fmt.Sprintf("bytes %d-%d/%d", c.off, c.off+c.n-1, size)
 		if aws.ToString(out.ContentRange) != want {
-			t.Errorf("%s: Content-Range %q, want %q", c.header, aws.ToString(out.ContentRange), want)
+			t.Errorf("%s: Content-Range %q, want %q", c.header, aws.ToString(out.ContentRange),
+				want)
 		}
 	}
 }

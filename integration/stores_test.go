@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -10,6 +12,7 @@ import (
 	"github.com/cloakproxy/cloak/backend/s3store"
 	"github.com/cloakproxy/cloak/integration/miniotest"
 	"github.com/cloakproxy/cloak/proxy"
+	"github.com/cloakproxy/cloak/s3compat/sigv4"
 )
 
 // The helpers below open the same stores as backends, but hand the test
@@ -45,7 +48,20 @@ func newMinioEnv(t *testing.T, opts proxy.Options, maxRetries int) (*env, *minio
 }
 
 // noRetries returns the env's AWS client without SDK retries, so a test
-// sees the first answer to each request.
+// sees the first answer to each request. Like the SDK's default HTTP
+// client (and unlike httptest's), it waits up to a second for 100 Continue
+// before it sends a large body.
 func (e *env) noRetries() *s3.Client {
-	return s3.New(e.aws.Options(), func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
+	tr := e.srv.Client().Transport.(*http.Transport).Clone()
+	tr.ExpectContinueTimeout = time.Second
+	return s3.New(e.aws.Options(), func(o *s3.Options) {
+		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = &http.Client{Transport: tr}
+	})
+}
+
+// signForTest signs req as the test user, with an unsigned payload.
+func signForTest(req *http.Request, region string) {
+	cred := sigv4.Credential{AccessKey: testAccess, SecretKey: testSecret}
+	sigv4.SignRequest(req, cred, region, "s3", time.Now(), sigv4.UnsignedPayload)
 }

@@ -64,8 +64,8 @@ func TestOutage_BackendStopped(t *testing.T) {
 		m.Restart(t)
 		expectGenerated(t, client, "outage", "big", v1)
 		expectListing(t, client, "outage", map[string]int64{"big": v1.size}, v1ETag)
-		expectParts(t, e, client, "parts", aws.ToString(cr.UploadId),
-			map[int32]int64{1: part1.size})
+		expectParts(t, e, client, "outage", "parts", aws.ToString(cr.UploadId),
+			map[int32]*genData{1: part1})
 	}
 
 	t.Run("GET while streaming", func(t *testing.T) {
@@ -296,41 +296,51 @@ func expectListing(t *testing.T, client *s3.Client, bucket string, want map[stri
 	}
 }
 
-// expectParts checks that an upload of key in bucket "outage" lists
-// exactly the given parts and sizes through Cloak, that the store holds
-// as many parts, and that the store holds no part record of any other
-// part (records are named ".cloak/uploads/<id>/p<5 digits>.<...>").
-func expectParts(t *testing.T, e *env, client *s3.Client, key, uploadID string,
-	want map[int32]int64) {
+// expectParts checks that an upload lists exactly the parts in want,
+// with their sizes and plaintext MD5s, through Cloak; that the store
+// holds as many parts; and that it holds no record of any other part
+// (records are named ".cloak/uploads/<id>/p<5 digits>.<...>").
+func expectParts(t *testing.T, e *env, client *s3.Client, bucket, key, uploadID string,
+	want map[int32]*genData) {
 	t.Helper()
 	ctx := context.Background()
-	out, err := client.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("outage"),
+	out, err := client.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(bucket),
 		Key: aws.String(key), UploadId: aws.String(uploadID)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[int32]int64{}
+	if len(out.Parts) != len(want) {
+		t.Fatalf("ListParts shows %d parts, want %d", len(out.Parts), len(want))
+	}
 	for _, p := range out.Parts {
-		got[aws.ToInt32(p.PartNumber)] = aws.ToInt64(p.Size)
+		g := want[aws.ToInt32(p.PartNumber)]
+		if g == nil {
+			t.Fatalf("ListParts shows part %d", aws.ToInt32(p.PartNumber))
+		}
+		h := md5.New()
+		io.Copy(h, io.NewSectionReader(g, 0, g.size))
+		etag := fmt.Sprintf(`"%x"`, h.Sum(nil))
+		if aws.ToInt64(p.Size) != g.size || aws.ToString(p.ETag) != etag {
+			t.Fatalf("part %d listed with %d bytes, ETag %s; want %d bytes, %x",
+				aws.ToInt32(p.PartNumber), aws.ToInt64(p.Size), aws.ToString(p.ETag), g.size,
+				h.Sum(nil))
+		}
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("ListParts %v, want %v", got, want)
-	}
-	stored, err := e.store.ListParts(ctx, "outage", key, uploadID, backend.ListPartsOptions{})
+	stored, err := e.store.ListParts(ctx, bucket, key, uploadID, backend.ListPartsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(stored.Parts) != len(want) {
 		t.Fatalf("the store holds %d parts, want %d", len(stored.Parts), len(want))
 	}
-	all, err := e.store.ListObjects(ctx, "outage", backend.ListOptions{Prefix: ".cloak/uploads/"})
+	all, err := e.store.ListObjects(ctx, bucket, backend.ListOptions{Prefix: ".cloak/uploads/"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range all.Objects {
 		name := o.Key[strings.LastIndex(o.Key, "/")+1:]
 		var n int32
-		if _, err := fmt.Sscanf(name, "p%05d.", &n); err == nil && want[n] == 0 {
+		if _, err := fmt.Sscanf(name, "p%05d.", &n); err == nil && want[n] == nil {
 			t.Fatalf("the store holds a record of part %d: %s", n, name)
 		}
 	}

@@ -34,6 +34,8 @@ type Config struct {
 	// KeyRing is the path of the local key ring file; empty means
 	// <data>/keyring.
 	KeyRing string `yaml:"keyring"`
+	// Keys configures the master key provider and the data key cache.
+	Keys Keys `yaml:"keys"`
 	// Migrating lists buckets ("bucket") and prefixes ("bucket/prefix")
 	// whose plaintext objects are served while they are being encrypted
 	// in place. Elsewhere an object without a valid envelope is refused.
@@ -105,6 +107,23 @@ type S3Backend struct {
 	CAFile string `yaml:"ca_file"`
 }
 
+// Keys configures how data keys are wrapped and cached.
+type Keys struct {
+	// Provider wraps data keys under master keys: "ring", the key ring
+	// file (see Config.KeyRing).
+	Provider string `yaml:"provider"`
+	// Passphrase seals the key ring file (Argon2id, then AES-256-GCM).
+	// Empty leaves the file in the clear, protected by its mode only.
+	Passphrase Secret `yaml:"passphrase"`
+	// ReloadInterval is how often a running server checks the key ring
+	// file for changes (rotation, shredding) made by "cloak keys".
+	ReloadInterval Duration `yaml:"reload_interval"`
+	// CacheSize bounds the cache of unwrapped data keys, in keys; 0
+	// turns the cache off. CacheTTL bounds how long a key stays in it.
+	CacheSize int      `yaml:"cache_size"`
+	CacheTTL  Duration `yaml:"cache_ttl"`
+}
+
 // Log configures the structured log.
 type Log struct {
 	// Level is "debug", "info", "warn" or "error".
@@ -124,6 +143,10 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
+	DefaultKeyProvider     = "ring"
+	DefaultReloadInterval  = 2 * time.Second
+	DefaultKeyCacheSize    = 10000
+	DefaultKeyCacheTTL     = 5 * time.Minute
 )
 
 // Default returns the configuration used when nothing is set. The
@@ -138,6 +161,8 @@ func Default() *Config {
 		Backend:         Backend{S3: S3Backend{Lookup: DefaultLookup}},
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		Log:             Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Keys: Keys{Provider: DefaultKeyProvider, ReloadInterval: Duration(DefaultReloadInterval),
+			CacheSize: DefaultKeyCacheSize, CacheTTL: Duration(DefaultKeyCacheTTL)},
 	}
 }
 

@@ -16,6 +16,7 @@ const (
 	secretKind
 	durationKind
 	listKind // comma-separated
+	intKind
 )
 
 // A field is one setting that the environment and flags can set. The
@@ -26,7 +27,7 @@ type field struct {
 	kind  kind
 	flag  bool // also a command-line flag (never for credentials)
 	usage string
-	ptr   func(*Config) any // *string, *bool, *Secret, *Duration or *[]string
+	ptr   func(*Config) any // *string, *bool, *int, *Secret, *Duration or *[]string
 }
 
 // env returns the field's environment variable: CLOAK_ and the path in
@@ -87,6 +88,16 @@ var fields = []*field{
 		func(c *Config) any { return &c.Backend.S3.CAFile }},
 	{"keyring", stringKind, true, "key ring `file`; default <data>/keyring",
 		func(c *Config) any { return &c.KeyRing }},
+	{"keys.provider", stringKind, true, "master key `provider`: ring",
+		func(c *Config) any { return &c.Keys.Provider }},
+	{"keys.passphrase", secretKind, false, "passphrase that seals the key ring file",
+		func(c *Config) any { return &c.Keys.Passphrase }},
+	{"keys.reload_interval", durationKind, true, "how often to reread the key ring `interval`",
+		func(c *Config) any { return &c.Keys.ReloadInterval }},
+	{"keys.cache_size", intKind, true, "unwrapped data keys to cache (`count`); 0 disables",
+		func(c *Config) any { return &c.Keys.CacheSize }},
+	{"keys.cache_ttl", durationKind, true, "how long a data key stays cached (`duration`)",
+		func(c *Config) any { return &c.Keys.CacheTTL }},
 	{"migrating", listKind, true,
 		"`buckets` or bucket/prefix entries served in plaintext while migrating, comma-separated",
 		func(c *Config) any { return &c.Migrating }},
@@ -106,6 +117,12 @@ func (f *field) set(c *Config, raw string) error {
 		*p = raw
 	case *Secret:
 		*p = Secret(raw)
+	case *int:
+		v, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("must be a whole number, not %q", raw)
+		}
+		*p = v
 	case *bool:
 		v, err := strconv.ParseBool(raw)
 		if err != nil {
@@ -136,6 +153,8 @@ func (f *field) get(c *Config) string {
 		return p.String()
 	case *bool:
 		return strconv.FormatBool(*p)
+	case *int:
+		return strconv.Itoa(*p)
 	case *Duration:
 		return p.String()
 	case *[]string:

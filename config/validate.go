@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 	if c.KeyRing == "" {
 		p.add("keyring", "must not be empty")
 	}
+	c.validateKeys(&p)
 	c.validateMigrating(&p)
 	if d := time.Duration(c.ShutdownTimeout); d <= 0 || d > time.Hour {
 		p.add("shutdown_timeout", "must be more than 0s and at most 1h, not %s", d)
@@ -336,5 +337,18 @@ func (c *Config) validateMigrating(p *problems) {
 			p.add(path, "%q is listed twice", s)
 		}
 		seen[s] = true
+	}
+}
+
+func (c *Config) validateKeys(p *problems) {
+	oneOf(p, "keys.provider", c.Keys.Provider, "ring")
+	if d := time.Duration(c.Keys.ReloadInterval); d < 100*time.Millisecond || d > time.Hour {
+		p.add("keys.reload_interval", "must be between 100ms and 1h, not %s", d)
+	}
+	if c.Keys.CacheSize < 0 || c.Keys.CacheSize > 10_000_000 {
+		p.add("keys.cache_size", "must be between 0 and 10000000, not %d", c.Keys.CacheSize)
+	}
+	if d := time.Duration(c.Keys.CacheTTL); d <= 0 || d > 24*time.Hour {
+		p.add("keys.cache_ttl", "must be more than 0s and at most 24h, not %s", d)
 	}
 }

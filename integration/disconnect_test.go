@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
@@ -33,13 +34,15 @@ type cutUpload struct {
 	chunked  bool // signed aws-chunked body instead of UNSIGNED-PAYLOAD
 }
 
-// How a client hangs up: close (TLS close_notify, then FIN) or reset
-// (RST, as a crashed host or a killed process with unread data does).
-var hangUps = []string{"close", "reset"}
+// How a client hangs up: close (TLS close_notify, then FIN), reset (RST,
+// as a crashed host or a killed process with unread data does), or
+// half-close (FIN on the sending side only, then wait for the answer: a
+// body shorter than its Content-Length, which must be IncompleteBody).
+var hangUps = []string{"close", "reset", "half-close"}
 
 // goroutineSlack is how many more goroutines than before the disconnects
 // the process may run once they have settled: the read and write loops of
-// one more connection kept alive to the store. The rounds cut 30 uploads,
+// one more connection kept alive to the store. The rounds cut 45 uploads,
 // so leaking one goroutine per request would exceed it many times.
 const goroutineSlack = 2
 
@@ -112,7 +115,11 @@ func runCutUploads(t *testing.T, e *env, tmpDir string) {
 				if c.query != "" {
 					key = "mp"
 				}
-				sendCut(t, e, key, c, how, round)
+				code := sendCut(t, e, key, c, how, round)
+				if how == "half-close" && code != "IncompleteBody" {
+					t.Errorf("%s, half-closed after %d of %d bytes: answer %q, want IncompleteBody",
+						c.name, c.sent, c.declared, code)
+				}
 			}
 		}
 	}
@@ -142,9 +149,10 @@ func runCutUploads(t *testing.T, e *env, tmpDir string) {
 }
 
 // sendCut sends the headers of c, signed, and sent bytes of its body on a
-// fresh TLS connection, then hangs up as how says without reading an
-// answer.
-func sendCut(t *testing.T, e *env, key string, c cutUpload, how string, round int) {
+// fresh TLS connection, then hangs up as how says: "close" and "reset"
+// read no answer; "half-close" closes only the sending side, reads the
+// answer and returns its S3 error code ("" for a success).
+func sendCut(t *testing.T, e *env, key string, c cutUpload, how string, round int) string {
 	t.Helper()
 	target := e.srv.URL + "/cut/" + key
 	if c.query != "" {
@@ -182,12 +190,41 @@ func sendCut(t *testing.T, e *env, key string, c cutUpload, how string, round in
 	if err := w.Flush(); err != nil {
 		t.Fatalf("%s: send: %v", c.name, err)
 	}
-	if how == "reset" {
+	switch how {
+	case "reset":
 		tcp.(*net.TCPConn).SetLinger(0)
 		tcp.Close()
-		return
+		return ""
+	case "half-close":
+		defer conn.Close()
+		conn.CloseWrite()
+		resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+		if err != nil {
+			t.Fatalf("%s: no answer after a half-close: %v", c.name, err)
+		}
+		defer resp.Body.Close()
+		return s3ErrorCode(t, resp)
 	}
 	conn.Close()
+	return ""
+}
+
+// s3ErrorCode returns the Code of an S3 error response, or "" for a
+// success.
+func s3ErrorCode(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	if resp.StatusCode < 300 {
+		return ""
+	}
+	var doc struct{ Code string }
+	if err := xml.Unmarshal(body, &doc); err != nil || doc.Code == "" {
+		t.Fatalf("%s answer is not an S3 error document (%v):\n%s", resp.Status, err, body)
+	}
+	return doc.Code
 }
 
 // settledGoroutines returns the goroutine count once it has stopped

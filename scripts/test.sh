@@ -30,5 +30,11 @@ CLOAK_LOCALKMS_BIN=$(scripts/localkms.sh)
 export CLOAK_LOCALKMS_BIN
 # --- end kms ---
 
+# --- hsm: SoftHSM for keys/pkcs11 (see scripts/softhsm.sh) ---
+echo "== softhsm"
+CLOAK_SOFTHSM_MODULE=$(scripts/softhsm.sh)
+export CLOAK_SOFTHSM_MODULE
+# --- end hsm ---
+
 echo "== go test"
 go test -count=1 -timeout 20m ./...

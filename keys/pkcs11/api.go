@@ -15,6 +15,8 @@ type provider interface {
 	CreateKey(ctx context.Context, label string) (uint32, error)
 	Versions(label string) ([]uint32, error)
 	SetActive(label string, version uint32) error
+	Active(ctx context.Context, bucket string) (label string, version uint32, err error)
+	DestroyKey(ctx context.Context, label string, version uint32) error
 }
 
 var _ provider = (*Wrapper)(nil)

@@ -39,3 +39,11 @@ func (*Wrapper) Versions(string) ([]uint32, error) { return nil, ErrUnavailable 
 
 // SetActive returns [ErrUnavailable].
 func (*Wrapper) SetActive(string, uint32) error { return ErrUnavailable }
+
+// Active returns [ErrUnavailable].
+func (*Wrapper) Active(context.Context, string) (string, uint32, error) {
+	return "", 0, ErrUnavailable
+}
+
+// DestroyKey returns [ErrUnavailable].
+func (*Wrapper) DestroyKey(context.Context, string, uint32) error { return ErrUnavailable }

@@ -409,3 +409,58 @@ func (w *Wrapper) SetActive(label string, v uint32) error {
 	w.index.setPinned(label, v)
 	return nil
 }
+
+// Active returns the label and version that Wrap uses now for bucket,
+// rereading the token when the cached list is older than
+// Config.RefreshInterval. A label without versions gives an error
+// wrapping [crypto.ErrUnknownKey].
+func (w *Wrapper) Active(ctx context.Context, bucket string) (string, uint32, error) {
+	label := w.cfg.labelFor(bucket)
+	var v uint32
+	err := w.do(ctx, func(s p11.SessionHandle) error {
+		if err := w.refresh(s, label); err != nil {
+			return err
+		}
+		var err error
+		v, _, err = w.index.active(label)
+		return err
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("pkcs11: active key of bucket %q: %w", bucket, err)
+	}
+	return label, v, nil
+}
+
+// DestroyKey destroys every token object holding version v of master key
+// label. Data keys wrapped under it can never be unwrapped again, by this
+// or any other process: this is how "cloak keys retire" and "cloak keys
+// shred" act on an HSM. Destroying a version the token does not have
+// gives an error wrapping [crypto.ErrUnknownKey]. Copies of the token
+// (its backups, a cluster's other members) are out of Cloak's reach.
+func (w *Wrapper) DestroyKey(ctx context.Context, label string, v uint32) error {
+	if err := CheckLabel(label); err != nil {
+		return fmt.Errorf("pkcs11: destroy key: %w", err)
+	}
+	w.createMu.Lock()
+	defer w.createMu.Unlock()
+	err := w.do(ctx, func(s p11.SessionHandle) error {
+		hs, err := findVersion(w.ctx, s, label, v)
+		if err != nil {
+			return err
+		}
+		if len(hs) == 0 {
+			return crypto.ErrUnknownKey
+		}
+		for _, h := range hs {
+			if err := w.ctx.DestroyObject(s, h); err != nil {
+				return err
+			}
+		}
+		w.index.forget(label, v)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pkcs11: destroy %q version %d: %w", label, v, err)
+	}
+	return nil
+}

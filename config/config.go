@@ -110,8 +110,19 @@ type S3Backend struct {
 // Keys configures how data keys are wrapped and cached.
 type Keys struct {
 	// Provider wraps data keys under master keys: "ring", the key ring
-	// file (see Config.KeyRing).
+	// file (see Config.KeyRing); "awskms", AWS KMS (see AWSKMS);
+	// "pkcs11", a PKCS#11 token such as an HSM (see PKCS11).
 	Provider string `yaml:"provider"`
+	// BucketKeys gives buckets their own master key, so that one client
+	// matter can be isolated and crypto-shredded. With the key ring an
+	// entry is a bucket name (its key is created on start when missing);
+	// with awskms and pkcs11 it is "bucket=KEY", KEY being the KMS key
+	// (id, ARN or alias) or the token key label.
+	BucketKeys []string `yaml:"bucket_keys,omitempty"`
+	// AWSKMS configures the awskms provider.
+	AWSKMS AWSKMS `yaml:"awskms"`
+	// PKCS11 configures the pkcs11 provider.
+	PKCS11 PKCS11 `yaml:"pkcs11"`
 	// Passphrase seals the key ring file (Argon2id, then AES-256-GCM).
 	// Empty leaves the file in the clear, protected by its mode only.
 	Passphrase Secret `yaml:"passphrase"`
@@ -122,6 +133,38 @@ type Keys struct {
 	// turns the cache off. CacheTTL bounds how long a key stays in it.
 	CacheSize int      `yaml:"cache_size"`
 	CacheTTL  Duration `yaml:"cache_ttl"`
+}
+
+// AWSKMS configures master keys held in AWS KMS (or a KMS-compatible
+// service at Endpoint).
+type AWSKMS struct {
+	// KeyID is the default KMS key: id, ARN, alias name or alias ARN.
+	KeyID string `yaml:"key_id"`
+	// Endpoint overrides the KMS endpoint URL; Region is the keys'
+	// region (default: from the environment).
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
+	// AccessKey and SecretKey are static credentials; both empty use the
+	// AWS SDK's default chain (environment, files, instance role).
+	AccessKey string `yaml:"access_key"`
+	SecretKey Secret `yaml:"secret_key"`
+	// CAFile is a PEM bundle of extra CAs for an https Endpoint.
+	CAFile string `yaml:"ca_file"`
+}
+
+// PKCS11 configures master keys held in a PKCS#11 token.
+type PKCS11 struct {
+	// Module is the path of the token's PKCS#11 library.
+	Module string `yaml:"module"`
+	// TokenLabel selects the token; Slot (a number) may be given instead
+	// or as well.
+	TokenLabel string `yaml:"token_label"`
+	Slot       string `yaml:"slot"`
+	// PIN is the user PIN of the token.
+	PIN Secret `yaml:"pin"`
+	// KeyLabel names the default master key on the token (versions are
+	// objects labelled KeyLabel.v1, .v2, ...). Default "cloak-master".
+	KeyLabel string `yaml:"key_label"`
 }
 
 // Log configures the structured log.
@@ -147,6 +190,7 @@ const (
 	DefaultReloadInterval  = 2 * time.Second
 	DefaultKeyCacheSize    = 10000
 	DefaultKeyCacheTTL     = 5 * time.Minute
+	DefaultPKCS11KeyLabel  = "cloak-master"
 )
 
 // Default returns the configuration used when nothing is set. The
@@ -162,7 +206,8 @@ func Default() *Config {
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		Log:             Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Keys: Keys{Provider: DefaultKeyProvider, ReloadInterval: Duration(DefaultReloadInterval),
-			CacheSize: DefaultKeyCacheSize, CacheTTL: Duration(DefaultKeyCacheTTL)},
+			CacheSize: DefaultKeyCacheSize, CacheTTL: Duration(DefaultKeyCacheTTL),
+			PKCS11: PKCS11{KeyLabel: DefaultPKCS11KeyLabel}},
 	}
 }
 

@@ -55,6 +55,23 @@
 //	backend.s3.lookup      CLOAK_BACKEND_S3_LOOKUP       --backend-s3-lookup    auto
 //	backend.s3.ca_file     CLOAK_BACKEND_S3_CA_FILE      --backend-s3-ca-file   (system roots)
 //	keyring                CLOAK_KEYRING                 --keyring              <data>/keyring
+//	keys.provider             CLOAK_KEYS_PROVIDER            --keys-provider           ring
+//	keys.passphrase           CLOAK_KEYS_PASSPHRASE*         -                         (none: file mode only)
+//	keys.reload_interval      CLOAK_KEYS_RELOAD_INTERVAL     --keys-reload-interval    2s
+//	keys.cache_size           CLOAK_KEYS_CACHE_SIZE          --keys-cache-size         10000
+//	keys.cache_ttl            CLOAK_KEYS_CACHE_TTL           --keys-cache-ttl          5m
+//	keys.bucket_keys          CLOAK_KEYS_BUCKET_KEYS         --keys-bucket-keys
+//	keys.awskms.key_id        CLOAK_KEYS_AWSKMS_KEY_ID       --keys-awskms-key-id
+//	keys.awskms.endpoint      CLOAK_KEYS_AWSKMS_ENDPOINT     --keys-awskms-endpoint    (AWS)
+//	keys.awskms.region        CLOAK_KEYS_AWSKMS_REGION       --keys-awskms-region      (environment)
+//	keys.awskms.access_key    CLOAK_KEYS_AWSKMS_ACCESS_KEY*  -                         (SDK default chain)
+//	keys.awskms.secret_key    CLOAK_KEYS_AWSKMS_SECRET_KEY*  -
+//	keys.awskms.ca_file       CLOAK_KEYS_AWSKMS_CA_FILE      --keys-awskms-ca-file     (system roots)
+//	keys.pkcs11.module        CLOAK_KEYS_PKCS11_MODULE       --keys-pkcs11-module
+//	keys.pkcs11.token_label   CLOAK_KEYS_PKCS11_TOKEN_LABEL  --keys-pkcs11-token-label
+//	keys.pkcs11.slot          CLOAK_KEYS_PKCS11_SLOT         --keys-pkcs11-slot
+//	keys.pkcs11.pin           CLOAK_KEYS_PKCS11_PIN*         -
+//	keys.pkcs11.key_label     CLOAK_KEYS_PKCS11_KEY_LABEL    --keys-pkcs11-key-label   cloak-master
 //	migrating              CLOAK_MIGRATING               --migrating
 //	shutdown_timeout       CLOAK_SHUTDOWN_TIMEOUT        --shutdown-timeout     30s
 //	log.level              CLOAK_LOG_LEVEL               --log-level            info

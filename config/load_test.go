@@ -51,7 +51,10 @@ func TestLoadDefaults(t *testing.T) {
 			S3:     S3{Region: "us-east-1"},
 			Backend: Backend{Type: "local", Local: LocalBackend{Dir: "cloak-data/objects"},
 				S3: S3Backend{Lookup: "auto"}},
-			KeyRing:         "cloak-data/keyring",
+			KeyRing: "cloak-data/keyring",
+			Keys: Keys{Provider: "ring", ReloadInterval: Duration(2 * time.Second),
+				CacheSize: 10000, CacheTTL: Duration(5 * time.Minute),
+				PKCS11: PKCS11{KeyLabel: "cloak-master"}},
 			ShutdownTimeout: Duration(30 * time.Second),
 			Log:             Log{Level: "info", Format: "text"},
 		}

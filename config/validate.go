@@ -341,7 +341,47 @@ func (c *Config) validateMigrating(p *problems) {
 }
 
 func (c *Config) validateKeys(p *problems) {
-	oneOf(p, "keys.provider", c.Keys.Provider, "ring")
+	oneOf(p, "keys.provider", c.Keys.Provider, "ring", "awskms", "pkcs11")
+	c.validateBucketKeys(p)
+	switch c.Keys.Provider {
+	case "awskms":
+		k := c.Keys.AWSKMS
+		if k.KeyID == "" && len(c.Keys.BucketKeys) == 0 {
+			p.add("keys.awskms.key_id", "must be set (or keys.bucket_keys) for the awskms provider")
+		}
+		if (k.AccessKey == "") != (k.SecretKey == "") {
+			p.add("keys.awskms.access_key", "set both access_key and secret_key, or neither")
+		}
+		if k.Endpoint != "" {
+			if u, err := url.Parse(k.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.add("keys.awskms.endpoint", "must be an http or https URL")
+			}
+		}
+		if k.CAFile != "" {
+			if _, err := os.Stat(k.CAFile); err != nil {
+				p.add("keys.awskms.ca_file", "cannot be read: %v", err)
+			}
+		}
+	case "pkcs11":
+		k := c.Keys.PKCS11
+		if k.Module == "" {
+			p.add("keys.pkcs11.module", "must be set for the pkcs11 provider")
+		}
+		if k.TokenLabel == "" && k.Slot == "" {
+			p.add("keys.pkcs11.token_label", "must be set (or keys.pkcs11.slot) for the pkcs11 provider")
+		}
+		if k.Slot != "" {
+			if _, err := strconv.ParseUint(k.Slot, 10, 32); err != nil {
+				p.add("keys.pkcs11.slot", "must be a slot number, not %q", k.Slot)
+			}
+		}
+		if k.PIN == "" {
+			p.add("keys.pkcs11.pin", "must be set for the pkcs11 provider (CLOAK_KEYS_PKCS11_PIN or _FILE)")
+		}
+		if k.KeyLabel == "" {
+			p.add("keys.pkcs11.key_label", "must not be empty")
+		}
+	}
 	if d := time.Duration(c.Keys.ReloadInterval); d < 100*time.Millisecond || d > time.Hour {
 		p.add("keys.reload_interval", "must be between 100ms and 1h, not %s", d)
 	}
@@ -351,4 +391,39 @@ func (c *Config) validateKeys(p *problems) {
 	if d := time.Duration(c.Keys.CacheTTL); d <= 0 || d > 24*time.Hour {
 		p.add("keys.cache_ttl", "must be more than 0s and at most 24h, not %s", d)
 	}
+}
+
+// validateBucketKeys checks keys.bucket_keys: bucket names for the key
+// ring, bucket=KEY entries for the other providers, each bucket once.
+func (c *Config) validateBucketKeys(p *problems) {
+	seen := map[string]bool{}
+	for _, e := range c.Keys.BucketKeys {
+		bucket, key, hasKey := strings.Cut(e, "=")
+		switch {
+		case c.Keys.Provider == "ring" && hasKey:
+			p.add("keys.bucket_keys", "%q: the key ring takes bucket names only", e)
+			continue
+		case c.Keys.Provider != "ring" && (!hasKey || key == ""):
+			p.add("keys.bucket_keys", "%q: must be bucket=KEY for the %s provider", e, c.Keys.Provider)
+			continue
+		}
+		if err := backend.ValidateBucketName(bucket); err != nil {
+			p.add("keys.bucket_keys", "%q is not a valid bucket name", bucket)
+		}
+		if seen[bucket] {
+			p.add("keys.bucket_keys", "bucket %q is listed twice", bucket)
+		}
+		seen[bucket] = true
+	}
+}
+
+// BucketKeyMap returns keys.bucket_keys as a map from bucket to its key
+// (empty values for the key ring).
+func (c *Config) BucketKeyMap() map[string]string {
+	m := make(map[string]string, len(c.Keys.BucketKeys))
+	for _, e := range c.Keys.BucketKeys {
+		bucket, key, _ := strings.Cut(e, "=")
+		m[bucket] = key
+	}
+	return m
 }

@@ -94,6 +94,24 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"log", func(c *Config) { c.Log = Log{Level: "debug", Format: "json"} }},
 		{"longest shutdown", func(c *Config) { c.ShutdownTimeout = Duration(time.Hour) }},
+		{"ring bucket keys", func(c *Config) { c.Keys.BucketKeys = []string{"matter-42", "human-resources"} }},
+		{"awskms", func(c *Config) {
+			c.Keys.Provider = "awskms"
+			c.Keys.AWSKMS = AWSKMS{KeyID: "alias/cloak", Endpoint: "http://127.0.0.1:8080",
+				Region: "eu-west-1", AccessKey: "a", SecretKey: "s", CAFile: certFile}
+			c.Keys.BucketKeys = []string{"matter-42=alias/matter-42"}
+		}},
+		{"awskms bucket keys only", func(c *Config) {
+			c.Keys.Provider = "awskms"
+			c.Keys.BucketKeys = []string{"matter-42=alias/matter-42"}
+		}},
+		{"pkcs11", func(c *Config) {
+			c.Keys.Provider = "pkcs11"
+			c.Keys.PKCS11 = PKCS11{Module: "/usr/lib/softhsm/libsofthsm2.so", Slot: "3",
+				PIN: "1234", KeyLabel: "cloak"}
+			c.Keys.BucketKeys = []string{"matter-42=cloak-matter-42"}
+		}},
+		{"no key cache", func(c *Config) { c.Keys.CacheSize = 0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,6 +143,41 @@ func TestValidateErrors(t *testing.T) {
 		{"listen bad host", func(c *Config) { c.Listen = "bad_host!:80" },
 			[]string{`listen: host must be an IP address or a host name, not "bad_host!"`}},
 		{"data empty", func(c *Config) { c.Data = "" }, []string{"data: must not be empty"}},
+		{"key provider", func(c *Config) { c.Keys.Provider = "vault" },
+			[]string{`keys.provider: must be "ring", "awskms", or "pkcs11", not "vault"`}},
+		{"ring bucket key with a key", func(c *Config) { c.Keys.BucketKeys = []string{"bk1=k"} },
+			[]string{`keys.bucket_keys: "bk1=k": the key ring takes bucket names only`}},
+		{"bucket key twice", func(c *Config) { c.Keys.BucketKeys = []string{"bk1", "bk1"} },
+			[]string{`keys.bucket_keys: bucket "bk1" is listed twice`}},
+		{"bucket key bad bucket", func(c *Config) { c.Keys.BucketKeys = []string{"B_1"} },
+			[]string{`keys.bucket_keys: "B_1" is not a valid bucket name`}},
+		{"awskms without key", func(c *Config) { c.Keys.Provider = "awskms" },
+			[]string{"keys.awskms.key_id: must be set (or keys.bucket_keys) for the awskms provider"}},
+		{"awskms half credentials", func(c *Config) {
+			c.Keys.Provider, c.Keys.AWSKMS = "awskms", AWSKMS{KeyID: "k", AccessKey: "a"}
+		}, []string{"keys.awskms.access_key: set both access_key and secret_key, or neither"}},
+		{"awskms bad endpoint", func(c *Config) {
+			c.Keys.Provider, c.Keys.AWSKMS = "awskms", AWSKMS{KeyID: "k", Endpoint: "kms.local"}
+		}, []string{"keys.awskms.endpoint: must be an http or https URL"}},
+		{"awskms bucket key without key", func(c *Config) {
+			c.Keys.Provider, c.Keys.AWSKMS.KeyID = "awskms", "k"
+			c.Keys.BucketKeys = []string{"bk1"}
+		}, []string{`keys.bucket_keys: "bk1": must be bucket=KEY for the awskms provider`}},
+		{"pkcs11 empty", func(c *Config) { c.Keys.Provider = "pkcs11" }, []string{
+			"keys.pkcs11.module: must be set for the pkcs11 provider",
+			"keys.pkcs11.token_label: must be set (or keys.pkcs11.slot) for the pkcs11 provider",
+			"keys.pkcs11.pin: must be set for the pkcs11 provider (CLOAK_KEYS_PKCS11_PIN or _FILE)",
+		}},
+		{"pkcs11 bad slot", func(c *Config) {
+			c.Keys.Provider = "pkcs11"
+			c.Keys.PKCS11 = PKCS11{Module: "m", Slot: "first", PIN: "1", KeyLabel: "k"}
+		}, []string{`keys.pkcs11.slot: must be a slot number, not "first"`}},
+		{"key cache negative", func(c *Config) { c.Keys.CacheSize = -1 },
+			[]string{"keys.cache_size: must be between 0 and 10000000, not -1"}},
+		{"key cache ttl", func(c *Config) { c.Keys.CacheTTL = 0 },
+			[]string{"keys.cache_ttl: must be more than 0s and at most 24h, not 0s"}},
+		{"reload interval", func(c *Config) { c.Keys.ReloadInterval = Duration(time.Millisecond) },
+			[]string{"keys.reload_interval: must be between 100ms and 1h, not 1ms"}},
 		{"min version", func(c *Config) { c.TLS.MinVersion = "1.1" },
 			[]string{`tls.min_version: must be "1.2" or "1.3", not "1.1"`}},
 		{"min version empty", func(c *Config) { c.TLS.MinVersion = "" },

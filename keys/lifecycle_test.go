@@ -113,7 +113,7 @@ func TestWatch_PicksUpRotationWithinInterval(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the watching ring never noticed the rotation")
 	}
-	if id, v, _ := other.Active(""); id != DefaultKeyID || v != 2 {
+	if id, v, _ := other.Active(context.Background(), ""); id != DefaultKeyID || v != 2 {
 		t.Fatalf("active after watch: %s v%d", id, v)
 	}
 }

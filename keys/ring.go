@@ -320,9 +320,11 @@ func (r *Ring) Keys() []KeyInfo {
 	return out
 }
 
-// Active returns the key id and version that new objects in bucket are
-// wrapped under.
-func (r *Ring) Active(bucket string) (string, uint32, error) { return r.keyFor(bucket) }
+// Active implements [Provider]: it returns the key id and version that
+// new objects in bucket are wrapped under.
+func (r *Ring) Active(_ context.Context, bucket string) (string, uint32, error) {
+	return r.keyFor(bucket)
+}
 
 // Close zeroes the ring's keys. The ring must not be used afterwards.
 func (r *Ring) Close() {

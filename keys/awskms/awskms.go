@@ -52,6 +52,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -162,7 +163,20 @@ type Wrapper struct {
 	defaultKey string
 	bucketKeys map[string]string
 	timeout    time.Duration
+
+	arnMu sync.Mutex
+	arns  map[string]resolvedARN // configured key id -> its ARN
 }
+
+// resolvedARN is a configured key id resolved by DescribeKey.
+type resolvedARN struct {
+	arn string
+	at  time.Time
+}
+
+// arnTTL is how long Active trusts a resolved ARN: an alias pointed at
+// another key is followed within it.
+const arnTTL = time.Minute
 
 var _ crypto.KeyWrapper = (*Wrapper)(nil)
 
@@ -446,4 +460,113 @@ func (w *Wrapper) checkKey(ctx context.Context, id string) error {
 			"(SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT): %w", md.KeyUsage, md.KeySpec, ErrKeyUnusable)
 	}
 	return nil
+}
+
+// Active returns the ARN of the KMS key that Wrap uses now for new
+// objects in bucket (version 0: KMS versions key material internally),
+// resolving a configured alias or key id with DescribeKey and caching the
+// answer for a minute. A rewrap moves objects whose wrapped key names
+// another ARN onto this one.
+func (w *Wrapper) Active(ctx context.Context, bucket string) (string, uint32, error) {
+	id, err := w.keyFor(bucket)
+	if err != nil {
+		return "", 0, fmt.Errorf("active key: %w", err)
+	}
+	w.arnMu.Lock()
+	r, ok := w.arns[id]
+	w.arnMu.Unlock()
+	if ok && time.Since(r.at) < arnTTL {
+		return r.arn, 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	out, err := w.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
+	if err != nil {
+		return "", 0, fmt.Errorf("active key: %w", w.fail(ctx, "DescribeKey", id, err))
+	}
+	if out.KeyMetadata == nil || aws.ToString(out.KeyMetadata.Arn) == "" {
+		return "", 0, fmt.Errorf("active key: DescribeKey of %q returned no ARN", id)
+	}
+	arn := aws.ToString(out.KeyMetadata.Arn)
+	w.arnMu.Lock()
+	if w.arns == nil {
+		w.arns = make(map[string]resolvedARN)
+	}
+	w.arns[id] = resolvedARN{arn: arn, at: time.Now()}
+	w.arnMu.Unlock()
+	return arn, 0, nil
+}
+
+// PendingDeletionDays is the waiting period Shred asks KMS for: the
+// shortest KMS allows.
+const PendingDeletionDays = 7
+
+// Shred crypto-shreds bucket's own KMS key: it disables the key at once
+// (every Decrypt under it fails from then on, so the bucket's objects are
+// unreadable) and schedules its deletion after [PendingDeletionDays]. It
+// returns the key's ARN. Until the waiting period ends, a KMS
+// administrator can still cancel the deletion and re-enable the key:
+// the shred is final only then. A bucket without a key of its own in
+// Config.BucketKeys, or whose key is also the default key or another
+// bucket's, is refused, since shredding it would destroy other data.
+func (w *Wrapper) Shred(ctx context.Context, bucket string) (string, error) {
+	id := w.bucketKeys[bucket]
+	if id == "" {
+		return "", fmt.Errorf("shred: bucket %q has no KMS key of its own in keys.bucket_keys", bucket)
+	}
+	arn, _, err := w.Active(ctx, bucket)
+	if err != nil {
+		return "", fmt.Errorf("shred: %w", err)
+	}
+	for _, other := range slices.Sorted(maps.Keys(w.bucketKeys)) {
+		if other == bucket {
+			continue
+		}
+		if oarn, _, err := w.Active(ctx, other); err == nil && oarn == arn {
+			return "", fmt.Errorf("shred: KMS key %s is shared with bucket %q", arn, other)
+		}
+	}
+	if w.defaultKey != "" {
+		if darn, _, err := w.Active(ctx, ""); err == nil && darn == arn {
+			return "", fmt.Errorf("shred: KMS key %s is also the default key", arn)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	if _, err := w.client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(arn)}); err != nil {
+		return "", fmt.Errorf("shred: %w", w.fail(ctx, "DisableKey", arn, err))
+	}
+	if _, err := w.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{
+		KeyId: aws.String(arn), PendingWindowInDays: aws.Int32(PendingDeletionDays)}); err != nil {
+		return "", fmt.Errorf("shred: key disabled, but: %w", w.fail(ctx, "ScheduleKeyDeletion", arn, err))
+	}
+	return arn, nil
+}
+
+// KeyState returns the KMS state of a key (Enabled, Disabled,
+// PendingDeletion, ...), for "cloak keys list".
+func (w *Wrapper) KeyState(ctx context.Context, keyID string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	out, err := w.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	if err != nil {
+		return "", callError("DescribeKey", keyID, err, "")
+	}
+	if out.KeyMetadata == nil {
+		return "", errors.New("DescribeKey returned no key metadata")
+	}
+	return string(out.KeyMetadata.KeyState), nil
+}
+
+// ConfiguredKeys returns the configured key ids: the default key (for
+// bucket "") and each bucket's own.
+func (w *Wrapper) ConfiguredKeys() map[string]string {
+	m := maps.Clone(w.bucketKeys)
+	if m == nil {
+		m = map[string]string{}
+	}
+	if w.defaultKey != "" {
+		m[""] = w.defaultKey
+	}
+	return m
 }

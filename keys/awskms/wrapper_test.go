@@ -528,3 +528,68 @@ func roundTrip(ctx context.Context, w *Wrapper, wc crypto.WrapContext, generate 
 	}
 	return nil
 }
+
+// TestActive_ResolvesAliasesToARNs checks that Active names the key by
+// the ARN that Wrap records, for the default key and a bucket's own.
+func TestActive_ResolvesAliasesToARNs(t *testing.T) {
+	srv := kmstest.Start(t)
+	def := srv.CreateKey(t)
+	matter := srv.CreateKey(t)
+	srv.CreateAlias(t, "alias/cloak-matter", matter)
+	w := newWrapper(t, srv, def, map[string]string{"matter-42": "alias/cloak-matter"})
+	ctx := context.Background()
+	for bucket, want := range map[string]string{"general": def, "matter-42": matter} {
+		id, v, err := w.Active(ctx, bucket)
+		if err != nil || id != want || v != 0 {
+			t.Errorf("Active(%q) = %q v%d, %v; want %q v0", bucket, id, v, err, want)
+		}
+		wk, err := w.Wrap(ctx, randomKey(t), crypto.WrapContext{Bucket: bucket, Key: "k"})
+		if err != nil || wk.KeyID != id {
+			t.Errorf("Wrap in %q under %q (%v), Active says %q", bucket, wk.KeyID, err, id)
+		}
+	}
+	bare := newWrapper(t, srv, "", map[string]string{"matter-42": matter})
+	if _, _, err := bare.Active(ctx, "general"); !errors.Is(err, crypto.ErrUnknownKey) {
+		t.Errorf("Active with no key for the bucket: %v, want ErrUnknownKey", err)
+	}
+}
+
+// TestShred_DisablesTheBucketKeyOnly shreds one matter's key: its objects
+// no longer unwrap, the key is pending deletion, and other buckets are
+// unaffected. Shared and default keys are refused.
+func TestShred_DisablesTheBucketKeyOnly(t *testing.T) {
+	srv := kmstest.Start(t)
+	def := srv.CreateKey(t)
+	matter := srv.CreateKey(t)
+	w := newWrapper(t, srv, def, map[string]string{"matter-42": matter, "shares-default": def})
+	ctx := context.Background()
+	inMatter := crypto.WrapContext{Bucket: "matter-42", Key: "k"}
+	elsewhere := crypto.WrapContext{Bucket: "general", Key: "k"}
+	wkMatter, err := w.Wrap(ctx, randomKey(t), inMatter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wkOther, err := w.Wrap(ctx, randomKey(t), elsewhere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Shred(ctx, "general"); err == nil {
+		t.Fatal("shredded a bucket without its own key")
+	}
+	if _, err := w.Shred(ctx, "shares-default"); err == nil {
+		t.Fatal("shredded the default key through a bucket that shares it")
+	}
+	arn, err := w.Shred(ctx, "matter-42")
+	if err != nil || arn != matter {
+		t.Fatalf("shred: %q, %v", arn, err)
+	}
+	if _, err := w.Unwrap(ctx, wkMatter, inMatter); err == nil {
+		t.Fatal("an object of the shredded bucket still unwraps")
+	}
+	if st, err := w.KeyState(ctx, matter); err != nil || st != "PendingDeletion" {
+		t.Fatalf("state after shred: %q, %v", st, err)
+	}
+	if _, err := w.Unwrap(ctx, wkOther, elsewhere); err != nil {
+		t.Fatalf("another bucket after the shred: %v", err)
+	}
+}

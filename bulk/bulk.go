@@ -153,7 +153,7 @@ func Run(ctx context.Context, opts Options, fn Func) (Summary, error) {
 	}
 	r.resumeIndex, r.resumeAfter = st.bucketIndex, st.After
 	stopProgress := r.startProgress(ctx, st)
-	defer stopProgress()
+	defer func() { stopProgress(r.summary().Complete) }()
 	for i, bucket := range opts.Buckets {
 		bs := bucketState{bucket: bucket, retry: st.Failed[bucket]}
 		switch {
@@ -234,7 +234,7 @@ func (r *run) record(bucket string, obj backend.ObjectInfo, changed bool, err er
 
 // bucketState is where the walk of one bucket starts.
 type bucketState struct {
-	bucket string
+	bucket    string
 	after     string   // resume after this key
 	retry     []string // keys before after that failed, to retry first
 	retryOnly bool     // the bucket was walked to its end: retry, do not list

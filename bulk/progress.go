@@ -14,14 +14,20 @@ const barWidth = 24
 
 // startProgress starts the counting listing (with Options.Count) and the
 // progress display, and returns a function that stops both, drawing the
-// last state.
-func (r *run) startProgress(ctx context.Context, st stateFile) func() {
+// last state. When the run completed, what was done is the total.
+func (r *run) startProgress(ctx context.Context, st stateFile) func(complete bool) {
 	ctx, cancel := context.WithCancel(ctx)
+	counting := make(chan struct{})
 	if r.opts.Count {
-		go r.count(ctx, st)
+		go func() {
+			defer close(counting)
+			r.count(ctx, st)
+		}()
+	} else {
+		close(counting)
 	}
 	if r.opts.Progress == nil {
-		return cancel
+		return func(bool) { cancel(); <-counting }
 	}
 	every := r.opts.Interval
 	if r.opts.Terminal {
@@ -41,9 +47,15 @@ func (r *run) startProgress(ctx context.Context, st stateFile) func() {
 			}
 		}
 	}()
-	return func() {
+	return func(complete bool) {
 		cancel()
 		<-done
+		<-counting
+		if complete && r.opts.Count {
+			r.total.Store(r.done.Load())
+			r.totalBytes.Store(r.doneBytes.Load())
+			r.counted.Store(true)
+		}
 		r.draw(true)
 	}
 }

@@ -134,7 +134,7 @@ type stateFile struct {
 	// Failed are the keys to retry, by bucket: of the current bucket
 	// before After, and of every earlier bucket.
 	Failed map[string][]string `json:"failed,omitempty"`
-	Saved       string   `json:"saved"`
+	Saved  string              `json:"saved"`
 
 	resumed     bool
 	bucketIndex int
@@ -174,9 +174,9 @@ type saver struct {
 	done     chan error
 }
 
-//
-// While a bucket before the resume point is retried (retryOnly), the
-// state keeps naming the resume point as its position.
+// startSaver starts saving the state of the walk of Buckets[index]. While
+// a bucket before the resume point is retried (retryOnly), the state
+// keeps naming the resume point as its position.
 func (r *run) startSaver(index int, retryOnly bool, t *tracker) *saver {
 	s := &saver{quit: make(chan struct{}), done: make(chan error, 1)}
 	if r.opts.State == "" {

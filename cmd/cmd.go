@@ -31,6 +31,7 @@ func init() {
 		"version": {"print the version and build information", runVersion},
 		"help":    {"list the commands", runHelp},
 		"serve":   {"start the S3 proxy (cloak serve -h for its flags)", runServe},
+		"keys":    {"manage master keys: list, rotate, rewrap, retire, shred, export, import", runKeys},
 	}
 }
 

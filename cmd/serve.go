@@ -56,20 +56,22 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	ring, created, err := keys.OpenRing(cfg.KeyRing, true)
+	prov, created, err := openProvider(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
+	defer prov.close()
 	if created {
 		fmt.Fprintf(stdout, "Created a new key ring at %s. Back it up and keep it apart from the data:\n"+
 			"without it nothing stored through Cloak can be decrypted.\n", cfg.KeyRing)
 	}
-	creds, err := rootCredentials(ctx, cfg, ring, stdout)
+	wrapper := serveKeys(ctx, cfg, prov, log)
+	creds, err := rootCredentials(ctx, cfg, wrapper, stdout)
 	if err != nil {
 		return err
 	}
 	handler, err := proxy.New(proxy.Options{
-		Store: store, Keys: ring, Credentials: creds,
+		Store: store, Keys: wrapper, Credentials: creds,
 		Region: cfg.S3.Region, Domains: cfg.S3.Domains,
 		Migrating: cfg.IsMigrating, Logger: log,
 	})
@@ -89,6 +91,30 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "Cloak is serving S3 on %s://%s\n", scheme, ln.Addr())
 	return run(ctx, srv, ln, time.Duration(cfg.ShutdownTimeout), log)
+}
+
+// serveKeys puts the data key cache (when configured) in front of the
+// provider, and starts watching the provider for changes made by "cloak
+// keys" elsewhere: a rotation takes effect on the next write, and any
+// change (a shred above all) empties the cache, so a destroyed key stops
+// opening objects within the watch interval.
+func serveKeys(ctx context.Context, cfg *config.Config, prov keyProvider, log *slog.Logger) crypto.KeyWrapper {
+	var wrapper crypto.KeyWrapper = prov
+	purge := func() {}
+	if cfg.Keys.CacheSize > 0 {
+		cache := keys.NewCache(prov, cfg.Keys.CacheSize, time.Duration(cfg.Keys.CacheTTL))
+		wrapper, purge = cache, cache.Purge
+	}
+	changed := func() {
+		purge()
+		log.Info("master keys changed; data key cache emptied", slog.String("provider", prov.kind()))
+	}
+	failed := func(err error) {
+		log.Error("master key check failed", slog.String("provider", prov.kind()),
+			slog.String("error", err.Error()))
+	}
+	go prov.watch(ctx, time.Duration(cfg.Keys.ReloadInterval), changed, failed)
+	return wrapper
 }
 
 // run serves until ctx is done, then shuts down: it stops accepting, lets

@@ -62,6 +62,12 @@ type KeyWrapper interface {
 // version that the key wrapper does not have.
 var ErrUnknownKey = errors.New("cloak/crypto: unknown master key")
 
+// ErrKeyDestroyed is wrapped by the errors of key wrappers for a master
+// key that was destroyed (retired, crypto-shredded) or disabled by its
+// provider: data keys under it cannot be unwrapped, and retrying does not
+// help.
+var ErrKeyDestroyed = errors.New("cloak/crypto: master key destroyed or disabled")
+
 // MemoryKeyRing is a [KeyWrapper] that keeps versioned 256-bit master keys
 // in memory. It is used by tests and as the building block of the key ring
 // file. A wrapped key is a sealed record (see docs/FORMAT.md) under the

@@ -28,12 +28,12 @@ import (
 
 // ErrShredded is returned for a data key whose master key was destroyed
 // by crypto-shredding, and for writes to a bucket whose key was shredded.
-var ErrShredded = errors.New("master key was destroyed (crypto-shredded)")
+var ErrShredded = fmt.Errorf("master key was crypto-shredded: %w", crypto.ErrKeyDestroyed)
 
 // ErrRetired is returned for a data key whose master key was retired.
 // It wraps nothing: a retired key is gone, as an unknown one would be,
 // but the error says when and why.
-var ErrRetired = errors.New("master key was retired")
+var ErrRetired = fmt.Errorf("master key was retired: %w", crypto.ErrKeyDestroyed)
 
 // Options configure how a key ring file is opened.
 type Options struct {

@@ -22,6 +22,10 @@ var (
 	// with a message of its own.
 	errIntegrity = s3err.ErrInternalError.WithMessage(
 		"The stored object failed an integrity check and was not returned.")
+	// errKeyDestroyed is a 403, not a 500: clients retry 500s, and no
+	// retry brings a destroyed key back.
+	errKeyDestroyed = s3err.ErrInvalidObjectState.WithMessage(
+		"The master key of this object or bucket was destroyed or disabled (retired or crypto-shredded).")
 	errPlaintextRefused = s3err.ErrInvalidObjectState.WithMessage(
 		"The stored object is not encrypted by Cloak and this bucket is not being migrated.")
 	// errUnavailable is what a client sees when the store (or a key
@@ -73,6 +77,8 @@ func toS3(err error) *s3err.Error {
 		return errPlaintextRefused.WithCause(err)
 	case errors.Is(err, errNotImplemented):
 		return s3err.ErrNotImplemented.WithMessage("This operation is not implemented yet.").WithCause(err)
+	case errors.Is(err, crypto.ErrKeyDestroyed):
+		return errKeyDestroyed.WithCause(err)
 	case errors.Is(err, crypto.ErrUnknownKey):
 		return s3err.ErrInternalError.WithMessage("The object's master key is not available.").WithCause(err)
 	case errors.Is(err, context.Canceled):

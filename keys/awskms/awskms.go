@@ -531,16 +531,27 @@ func (w *Wrapper) Shred(ctx context.Context, bucket string) (string, error) {
 			return "", fmt.Errorf("shred: KMS key %s is also the default key", arn)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, w.timeout)
-	defer cancel()
-	if _, err := w.client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(arn)}); err != nil {
-		return "", fmt.Errorf("shred: %w", w.fail(ctx, "DisableKey", arn, err))
-	}
-	if _, err := w.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{
-		KeyId: aws.String(arn), PendingWindowInDays: aws.Int32(PendingDeletionDays)}); err != nil {
-		return "", fmt.Errorf("shred: key disabled, but: %w", w.fail(ctx, "ScheduleKeyDeletion", arn, err))
+	if err := w.Destroy(ctx, arn); err != nil {
+		return "", fmt.Errorf("shred: %w", err)
 	}
 	return arn, nil
+}
+
+// Destroy disables the KMS key keyID at once and schedules its deletion
+// after [PendingDeletionDays]: data keys wrapped under it no longer
+// unwrap. It does not check that no object uses the key; "cloak keys
+// retire" scans first, and Shred checks that no other bucket shares it.
+func (w *Wrapper) Destroy(ctx context.Context, keyID string) error {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	if _, err := w.client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(keyID)}); err != nil {
+		return w.fail(ctx, "DisableKey", keyID, err)
+	}
+	if _, err := w.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{
+		KeyId: aws.String(keyID), PendingWindowInDays: aws.Int32(PendingDeletionDays)}); err != nil {
+		return fmt.Errorf("key disabled, but: %w", w.fail(ctx, "ScheduleKeyDeletion", keyID, err))
+	}
+	return nil
 }
 
 // KeyState returns the KMS state of a key (Enabled, Disabled,

@@ -18,11 +18,12 @@ import (
 // them with errors.Is; the error's text names the key.
 var (
 	// ErrKeyDisabled is returned when the KMS key is disabled.
-	ErrKeyDisabled = errors.New("cloak/awskms: KMS key is disabled")
+	ErrKeyDisabled = fmt.Errorf("cloak/awskms: KMS key is disabled: %w", crypto.ErrKeyDestroyed)
 	// ErrKeyUnusable is returned when the KMS key is in a state that
 	// allows no cryptographic use: pending deletion, pending import of
 	// its material, or unavailable (a custom key store disconnected).
-	ErrKeyUnusable = errors.New("cloak/awskms: KMS key is not usable in its current state")
+	ErrKeyUnusable = fmt.Errorf("cloak/awskms: KMS key is not usable in its current state: %w",
+		crypto.ErrKeyDestroyed)
 )
 
 // kmsError is a failed KMS call. Its text is written here from the

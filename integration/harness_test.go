@@ -79,13 +79,16 @@ func forEachBackend(t *testing.T, opts proxy.Options, fn func(t *testing.T, e *e
 
 func newEnv(t *testing.T, store backend.Store, opts proxy.Options) *env {
 	t.Helper()
-	ring := crypto.NewMemoryKeyRing(nil)
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	if err := ring.Add("test-master", 1, kek); err != nil {
-		t.Fatal(err)
+	if opts.Keys == nil {
+		ring := crypto.NewMemoryKeyRing(nil)
+		kek := make([]byte, 32)
+		rand.Read(kek)
+		if err := ring.Add("test-master", 1, kek); err != nil {
+			t.Fatal(err)
+		}
+		opts.Keys = ring
 	}
-	opts.Store, opts.Keys = store, ring
+	opts.Store = store
 	opts.Credentials = sigv4.StaticCredentials{testAccess: testSecret}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := proxy.New(opts)

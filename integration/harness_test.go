@@ -77,7 +77,7 @@ func forEachBackend(t *testing.T, opts proxy.Options, fn func(t *testing.T, e *e
 	}
 }
 
-func newEnv(t *testing.T, store backend.Store, opts proxy.Options) *env {
+func newEnv(t testing.TB, store backend.Store, opts proxy.Options) *env {
 	t.Helper()
 	if opts.Keys == nil {
 		ring := crypto.NewMemoryKeyRing(nil)

@@ -130,6 +130,11 @@ type ObjectInfo struct {
 	// PartsCount is the number of parts of a multipart object when the
 	// store reports it, else 0.
 	PartsCount int
+	// ContentType is the Content-Type the store keeps for the object, on
+	// HeadObject and GetObject of stores that keep one (S3); Cloak's own
+	// objects carry theirs sealed instead. It matters for objects written
+	// before Cloak, which migration encrypts with their Content-Type.
+	ContentType string
 }
 
 // PutOptions are the options of a write.

@@ -32,6 +32,9 @@ func init() {
 		"help":    {"list the commands", runHelp},
 		"serve":   {"start the S3 proxy (cloak serve -h for its flags)", runServe},
 		"keys":    {"manage master keys: list, rotate, rewrap, retire, shred, export, import", runKeys},
+		"migrate": {"encrypt plaintext objects of a bucket in place or into another bucket", runMigrate},
+		"verify":  {"authenticate every object of a bucket (--quick: headers and keys only)", runVerify},
+		"decrypt": {"recover plaintext offline, from the store or a raw object file", runDecrypt},
 	}
 }
 

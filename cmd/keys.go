@@ -170,33 +170,12 @@ func (k *keysCmd) objects(p keyProvider) (backend.Store, *proxy.Server, error) {
 
 // buckets returns the named bucket, or every bucket of the store.
 func (k *keysCmd) buckets(ctx context.Context, store backend.Store) ([]string, error) {
-	if k.bucket != "" {
-		if err := store.HeadBucket(ctx, k.bucket); err != nil {
-			return nil, err
-		}
-		return []string{k.bucket}, nil
-	}
-	bs, err := store.ListBuckets(ctx)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(bs))
-	for i, b := range bs {
-		names[i] = b.Name
-	}
-	return names, nil
+	return bucketList(ctx, store, k.bucket)
 }
 
 // progress returns where bulk runs draw progress, and whether it is a
 // terminal.
-func (k *keysCmd) progress() (io.Writer, bool) {
-	f, ok := k.stderr.(*os.File)
-	if !ok {
-		return k.stderr, false
-	}
-	st, err := f.Stat()
-	return k.stderr, err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+func (k *keysCmd) progress() (io.Writer, bool) { return progressOutput(k.stderr) }
 
 func keysList(ctx context.Context, k *keysCmd) error {
 	p, err := k.provider(ctx)

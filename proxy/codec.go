@@ -204,6 +204,7 @@ func (s *Server) openObject(ctx context.Context, bucket, key string, info backen
 			o.plaintext = true
 			o.etag = info.ETag
 			o.meta.User = info.Metadata
+			o.meta.ContentType = info.ContentType
 			return o, nil
 		}
 		return nil, errNotEncrypted

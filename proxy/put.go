@@ -100,6 +100,14 @@ func (m *objectMeta) setComputedChecksum(r *checksum.Reader) {
 // the trailer's attribute block once src is exhausted.
 func (s *Server) storeSegment(ctx context.Context, bucket, key string, src io.Reader, size int64,
 	dk *crypto.DataKey, env string, meta *objectMeta, attrs func() [crypto.AttributesSize]byte) (backend.ObjectInfo, error) {
+	return s.storeSegmentIf(ctx, bucket, key, src, size, dk, env, meta, attrs, backend.PutOptions{})
+}
+
+// storeSegmentIf is storeSegment with the write conditions of cond
+// (IfMatch, IfNoneMatch); its metadata is ignored.
+func (s *Server) storeSegmentIf(ctx context.Context, bucket, key string, src io.Reader, size int64,
+	dk *crypto.DataKey, env string, meta *objectMeta, attrs func() [crypto.AttributesSize]byte,
+	cond backend.PutOptions) (backend.ObjectInfo, error) {
 	sealed, err := sealedMeta(dk, meta)
 	if err != nil {
 		return backend.ObjectInfo{}, err
@@ -110,8 +118,8 @@ func (s *Server) storeSegment(ctx context.Context, bucket, key string, src io.Re
 		return backend.ObjectInfo{}, err
 	}
 	defer er.Close()
-	info, err := s.opts.Store.PutObject(ctx, bucket, key, er, crypto.SegmentCiphertextSize(size),
-		backend.PutOptions{Metadata: map[string]string{metaEnvelope: env, metaSealed: sealed}})
+	cond.Metadata = map[string]string{metaEnvelope: env, metaSealed: sealed}
+	info, err := s.opts.Store.PutObject(ctx, bucket, key, er, crypto.SegmentCiphertextSize(size), cond)
 	if rec.err != nil {
 		// The client's body failed verification or ended early: report
 		// that, not how the store reacted to the aborted upload.

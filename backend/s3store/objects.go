@@ -158,6 +158,7 @@ func objectInfo(oi minio.ObjectInfo) backend.ObjectInfo {
 	return backend.ObjectInfo{
 		Key: oi.Key, Size: oi.Size, ETag: etag, LastModified: oi.LastModified,
 		Metadata: decodeMetadata(oi.UserMetadata), PartsCount: partsFromETag(etag),
+		ContentType: oi.ContentType,
 	}
 }
 

@@ -70,30 +70,12 @@ func serveAndCheck(t *testing.T, env map[string]string, wantKeyID string) {
 	go io.Copy(io.Discard, pr)
 	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("provider-test", "provider-test-secret-key", "")})
-	bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer bcancel()
-	if _, err := client.CreateBucket(bctx, &s3.CreateBucketInput{Bucket: aws.String("prov")}); err != nil {
-		t.Fatal(err)
-	}
-	body := bytes.Repeat([]byte("provider "), 500)
-	if _, err := client.PutObject(bctx, &s3.PutObjectInput{Bucket: aws.String("prov"), Key: aws.String("doc"),
-		Body: bytes.NewReader(body)}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := client.GetObject(bctx, &s3.GetObjectInput{Bucket: aws.String("prov"), Key: aws.String("doc")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(out.Body)
-	out.Body.Close()
-	if !bytes.Equal(got, body) {
-		t.Fatal("read back different bytes")
-	}
+	putGetRoundTrip(t, ctx, client, "prov", bytes.Repeat([]byte("provider "), 500))
 	st, err := localstore.New(filepath.Join(data, "objects"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := st.HeadObject(bctx, "prov", "doc")
+	head, err := st.HeadObject(ctx, "prov", "doc")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,25 +66,7 @@ func TestServe_ZeroConfigStartsAWorkingProxy(t *testing.T) {
 		HTTPClient:  &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 		Credentials: credentials.NewStaticCredentialsProvider(access[1], secret[1], ""),
 	})
-	bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer bcancel()
-	if _, err := client.CreateBucket(bctx, &s3.CreateBucketInput{Bucket: aws.String("first")}); err != nil {
-		t.Fatal(err)
-	}
-	body := bytes.Repeat([]byte("confidential "), 1000)
-	if _, err := client.PutObject(bctx, &s3.PutObjectInput{Bucket: aws.String("first"), Key: aws.String("doc"),
-		Body: bytes.NewReader(body)}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := client.GetObject(bctx, &s3.GetObjectInput{Bucket: aws.String("first"), Key: aws.String("doc")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(out.Body)
-	out.Body.Close()
-	if !bytes.Equal(got, body) {
-		t.Fatal("read back different bytes")
-	}
+	putGetRoundTrip(t, ctx, client, "first", bytes.Repeat([]byte("confidential "), 1000))
 	// Nothing readable under the data directory.
 	filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() {
@@ -133,5 +115,28 @@ func readUntil(t *testing.T, r io.Reader, re *regexp.Regexp) string {
 		case <-timeout:
 			t.Fatalf("serve not ready in time:\n%s", all.String())
 		}
+	}
+}
+
+// putGetRoundTrip creates bucket, puts body as "doc" and reads it back.
+func putGetRoundTrip(t *testing.T, ctx context.Context, client *s3.Client, bucket string, body []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("doc"),
+		Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("doc")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.Equal(got, body) {
+		t.Fatal("read back different bytes")
 	}
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/cloakproxy/cloak/backend"
 	"github.com/cloakproxy/cloak/backend/localstore"
 	"github.com/cloakproxy/cloak/cmd"
+	"github.com/cloakproxy/cloak/crypto"
 	"github.com/cloakproxy/cloak/keys/awskms"
 	"github.com/cloakproxy/cloak/keys/awskms/kmstest"
 	"github.com/cloakproxy/cloak/keys/pkcs11"
@@ -65,19 +67,8 @@ func TestKeyProviders_PKCS11(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	dir := t.TempDir()
-	st, err := localstore.New(filepath.Join(dir, "objects"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, st, proxy.Options{Keys: w})
-	e.mkBucket(t, "general")
-	e.mkBucket(t, "matter-42")
-	k := &keysEnv{env: e}
-	gen := makeKeyObjects("g", 6)
-	matter := makeKeyObjects("m", 3)
-	k.putAll(t, "general", gen)
-	k.putAll(t, "matter-42", matter)
+	p := newProviderEnv(t, w, 6)
+	k, st, dir, gen, matter, e := p.k, p.st, p.dir, p.gen, p.matter, p.k.env
 
 	env := []string{"CLOAK_KEYS_PKCS11_PIN=" + hcfg.PIN, "SOFTHSM2_CONF=" + os.Getenv("SOFTHSM2_CONF")}
 	run := func(wantOK bool, args ...string) string {
@@ -169,19 +160,8 @@ func TestKeyProviders_AWSKMS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	st, err := localstore.New(filepath.Join(dir, "objects"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, st, proxy.Options{Keys: kw})
-	e.mkBucket(t, "general")
-	e.mkBucket(t, "matter-42")
-	k := &keysEnv{env: e}
-	gen := makeKeyObjects("g", 5)
-	matter := makeKeyObjects("m", 3)
-	k.putAll(t, "general", gen)
-	k.putAll(t, "matter-42", matter)
+	p := newProviderEnv(t, kw, 5)
+	k, st, dir, gen, matter, e := p.k, p.st, p.dir, p.gen, p.matter, p.k.env
 	for key := range gen {
 		if ref := storedKey(t, st, "general", key); ref.ID != keyA {
 			t.Fatalf("%s under %+v, want the alias's key %s", key, ref, keyA)
@@ -241,4 +221,29 @@ func TestKeyProviders_AWSKMS(t *testing.T) {
 	if err := k.readAll(t, "general", gen); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// providerEnv is Cloak over a local store with master keys from a
+// provider, and objects written in a general bucket and in a matter's.
+type providerEnv struct {
+	k           *keysEnv
+	st          backend.Store
+	dir         string
+	gen, matter keyObjects
+}
+
+func newProviderEnv(t *testing.T, w crypto.KeyWrapper, general int) providerEnv {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := localstore.New(filepath.Join(dir, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keysEnv{env: newEnv(t, st, proxy.Options{Keys: w})}
+	k.mkBucket(t, "general")
+	k.mkBucket(t, "matter-42")
+	p := providerEnv{k: k, st: st, dir: dir, gen: makeKeyObjects("g", general), matter: makeKeyObjects("m", 3)}
+	k.putAll(t, "general", p.gen)
+	k.putAll(t, "matter-42", p.matter)
+	return p
 }

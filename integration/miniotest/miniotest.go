@@ -269,7 +269,7 @@ func (s *Server) waitReady(done chan struct{}) error {
 			s.Endpoint+"/minio/health/ready", nil)
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && s.initialized(ctx, client) {
 				return nil
 			}
 		}
@@ -281,6 +281,20 @@ func (s *Server) waitReady(done chan struct{}) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// initialized reports whether the server answers S3 requests. The
+// readiness probe can pass a moment before the object layer is up, while
+// S3 requests still get 503 XMinioServerNotInitialized; an anonymous
+// ListBuckets gets 403 AccessDenied once it is.
+func (s *Server) initialized(ctx context.Context, client *http.Client) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusServiceUnavailable
 }
 
 // probeClient returns an HTTP client that trusts the server.

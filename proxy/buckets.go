@@ -24,6 +24,9 @@ func (s *Server) listBuckets(ctx context.Context, rq *request) error {
 	}
 	res := s3xml.ListAllMyBucketsResult{Owner: owner}
 	for _, b := range buckets {
+		if !s.visibleBucket(rq, b.Name) {
+			continue
+		}
 		res.Buckets = append(res.Buckets, s3xml.Bucket{Name: b.Name, CreationDate: s3xml.Time{Time: b.Created}})
 	}
 	return s3xml.Write(rq.w, http.StatusOK, res)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cloakproxy/cloak/access"
 	"github.com/cloakproxy/cloak/backend"
 
 	"github.com/cloakproxy/cloak/s3compat/s3err"
@@ -57,6 +58,9 @@ func (s *Server) deleteObjects(ctx context.Context, rq *request) error {
 	for _, o := range del.Objects {
 		err := error(errReservedKey)
 		if !isInternal(o.Key) {
+			err = s.allowed(rq, access.DeleteCheck(rq.s3.Bucket, o.Key))
+		}
+		if err == nil {
 			err = s.removeObject(ctx, rq.s3.Bucket, o.Key)
 		}
 		switch {

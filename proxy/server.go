@@ -12,6 +12,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/cloakproxy/cloak/access"
 	"github.com/cloakproxy/cloak/backend"
 	"github.com/cloakproxy/cloak/crypto"
 	"github.com/cloakproxy/cloak/s3compat"
@@ -44,6 +45,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for signature checks; time.Now when nil.
 	Now func() time.Time
+	// Access authorises every request against the user's policies and
+	// serves the admin API (see package access). Nil means every
+	// authenticated request is allowed, which suits tests and the tools'
+	// in-process Servers only; cloak serve always sets it.
+	Access *access.Manager
+	// AuthLimiter refuses, with SlowDown, access keys and addresses that
+	// failed to authenticate too often. Nil means no limit.
+	AuthLimiter *access.Limiter
 }
 
 // Defaults of Options. 16 MiB covers the single PUTs of the common clients
@@ -95,9 +104,12 @@ func New(opts Options) (*Server, error) {
 
 // request is the state of one request as it moves through the pipeline.
 type request struct {
-	id    string
-	s3    s3compat.Request
-	auth  *sigv4.Auth
+	id   string
+	s3   s3compat.Request
+	auth *sigv4.Auth
+	// user is the name of the authenticated user (access.Identity.User),
+	// empty for a request that did not authenticate.
+	user  string
 	start time.Time
 	w     *statusWriter
 	r     *http.Request
@@ -194,10 +206,16 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	if err = s3compat.CheckHeaderSize(rq.r.Header); err != nil {
 		return err
 	}
+	if isAdminPath(rq.r) {
+		return s.serveAdmin(ctx, rq)
+	}
 	if rq.s3, err = s3compat.ParseRequest(rq.r, s.opts.Domains); err != nil {
 		return err
 	}
-	if rq.auth, err = s.verifier.Verify(rq.r); err != nil {
+	if err = s.authenticate(rq); err != nil {
+		return err
+	}
+	if err = s.authorise(rq); err != nil {
 		return err
 	}
 	if isInternal(rq.s3.Key) || (rq.s3.CopySource != nil && isInternal(rq.s3.CopySource.Key)) {
@@ -231,6 +249,9 @@ func (s *Server) logRequest(rq *request) {
 	}
 	if rq.auth != nil {
 		attrs = append(attrs, slog.String("access_key", rq.auth.Credential.AccessKey))
+	}
+	if rq.user != "" {
+		attrs = append(attrs, slog.String("user", rq.user))
 	}
 	level := slog.LevelInfo
 	if rq.w.s3Code != "" {

@@ -36,6 +36,8 @@ type Config struct {
 	KeyRing string `yaml:"keyring"`
 	// Keys configures the master key provider and the data key cache.
 	Keys Keys `yaml:"keys"`
+	// Access configures users, groups and policies (docs/SECURITY.md).
+	Access Access `yaml:"access"`
 	// Migrating lists buckets ("bucket") and prefixes ("bucket/prefix")
 	// whose plaintext objects are served while they are being encrypted
 	// in place. Elsewhere an object without a valid envelope is refused.
@@ -135,6 +137,26 @@ type Keys struct {
 	CacheTTL  Duration `yaml:"cache_ttl"`
 }
 
+// Access configures where the users, groups and policies are kept and
+// how failed authentications are limited.
+type Access struct {
+	// Bucket is the system bucket (in the backend) holding the sealed
+	// access state; its name must start with "cloak-system". Instances
+	// that share a backend and a key provider share their users through
+	// it. On AWS S3, where bucket names are global, choose a unique one.
+	Bucket string `yaml:"bucket"`
+	// ReloadInterval is how often a running server checks the access
+	// state for changes made elsewhere (another instance, cloak admin).
+	ReloadInterval Duration `yaml:"reload_interval"`
+	// FailuresPerKey and FailuresPerAddress are how many failed
+	// authentications an access key, or a source address, may have in
+	// FailureWindow; past that its requests are refused with SlowDown
+	// until the window ends. Negative turns a limit off.
+	FailuresPerKey     int      `yaml:"auth_failures_per_key"`
+	FailuresPerAddress int      `yaml:"auth_failures_per_address"`
+	FailureWindow      Duration `yaml:"auth_failure_window"`
+}
+
 // AWSKMS configures master keys held in AWS KMS (or a KMS-compatible
 // service at Endpoint).
 type AWSKMS struct {
@@ -191,6 +213,12 @@ const (
 	DefaultKeyCacheSize    = 10000
 	DefaultKeyCacheTTL     = 5 * time.Minute
 	DefaultPKCS11KeyLabel  = "cloak-master"
+
+	DefaultAccessBucket       = "cloak-system"
+	DefaultAccessReload       = time.Second
+	DefaultFailuresPerKey     = 10
+	DefaultFailuresPerAddress = 50
+	DefaultAuthFailureWindow  = time.Minute
 )
 
 // Default returns the configuration used when nothing is set. The
@@ -208,6 +236,9 @@ func Default() *Config {
 		Keys: Keys{Provider: DefaultKeyProvider, ReloadInterval: Duration(DefaultReloadInterval),
 			CacheSize: DefaultKeyCacheSize, CacheTTL: Duration(DefaultKeyCacheTTL),
 			PKCS11: PKCS11{KeyLabel: DefaultPKCS11KeyLabel}},
+		Access: Access{Bucket: DefaultAccessBucket, ReloadInterval: Duration(DefaultAccessReload),
+			FailuresPerKey: DefaultFailuresPerKey, FailuresPerAddress: DefaultFailuresPerAddress,
+			FailureWindow: Duration(DefaultAuthFailureWindow)},
 	}
 }
 

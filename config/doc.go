@@ -72,6 +72,11 @@
 //	keys.pkcs11.slot          CLOAK_KEYS_PKCS11_SLOT         --keys-pkcs11-slot
 //	keys.pkcs11.pin           CLOAK_KEYS_PKCS11_PIN*         -
 //	keys.pkcs11.key_label     CLOAK_KEYS_PKCS11_KEY_LABEL    --keys-pkcs11-key-label   cloak-master
+//	access.bucket                     CLOAK_ACCESS_BUCKET                     --access-bucket                     cloak-system
+//	access.reload_interval            CLOAK_ACCESS_RELOAD_INTERVAL            --access-reload-interval            1s
+//	access.auth_failures_per_key      CLOAK_ACCESS_AUTH_FAILURES_PER_KEY      --access-auth-failures-per-key      10
+//	access.auth_failures_per_address  CLOAK_ACCESS_AUTH_FAILURES_PER_ADDRESS  --access-auth-failures-per-address  50
+//	access.auth_failure_window        CLOAK_ACCESS_AUTH_FAILURE_WINDOW        --access-auth-failure-window        1m
 //	migrating              CLOAK_MIGRATING               --migrating
 //	shutdown_timeout       CLOAK_SHUTDOWN_TIMEOUT        --shutdown-timeout     30s
 //	log.level              CLOAK_LOG_LEVEL               --log-level            info

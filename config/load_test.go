@@ -55,6 +55,8 @@ func TestLoadDefaults(t *testing.T) {
 			Keys: Keys{Provider: "ring", ReloadInterval: Duration(2 * time.Second),
 				CacheSize: 10000, CacheTTL: Duration(5 * time.Minute),
 				PKCS11: PKCS11{KeyLabel: "cloak-master"}},
+			Access: Access{Bucket: "cloak-system", ReloadInterval: Duration(time.Second),
+				FailuresPerKey: 10, FailuresPerAddress: 50, FailureWindow: Duration(time.Minute)},
 			ShutdownTimeout: Duration(30 * time.Second),
 			Log:             Log{Level: "info", Format: "text"},
 		}

@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateKeys(&p)
 	c.validateMigrating(&p)
+	c.validateAccess(&p)
 	if d := time.Duration(c.ShutdownTimeout); d <= 0 || d > time.Hour {
 		p.add("shutdown_timeout", "must be more than 0s and at most 1h, not %s", d)
 	}
@@ -426,4 +427,25 @@ func (c *Config) BucketKeyMap() map[string]string {
 		m[bucket] = key
 	}
 	return m
+}
+
+// validateAccess checks the access section.
+func (c *Config) validateAccess(p *problems) {
+	a := c.Access
+	if !strings.HasPrefix(a.Bucket, DefaultAccessBucket) || backend.ValidateBucketName(a.Bucket) != nil {
+		p.add("access.bucket", "must be a valid bucket name starting with %q, not %q",
+			DefaultAccessBucket, a.Bucket)
+	}
+	if d := time.Duration(a.ReloadInterval); d < 100*time.Millisecond || d > time.Hour {
+		p.add("access.reload_interval", "must be between 100ms and 1h, not %s", d)
+	}
+	if d := time.Duration(a.FailureWindow); d < time.Second || d > 24*time.Hour {
+		p.add("access.auth_failure_window", "must be between 1s and 24h, not %s", d)
+	}
+	if a.FailuresPerKey == 0 {
+		p.add("access.auth_failures_per_key", "must not be 0 (negative turns the limit off)")
+	}
+	if a.FailuresPerAddress == 0 {
+		p.add("access.auth_failures_per_address", "must not be 0 (negative turns the limit off)")
+	}
 }

@@ -151,6 +151,12 @@ func TestValidateErrors(t *testing.T) {
 			[]string{`keys.bucket_keys: bucket "bk1" is listed twice`}},
 		{"bucket key bad bucket", func(c *Config) { c.Keys.BucketKeys = []string{"B_1"} },
 			[]string{`keys.bucket_keys: "B_1" is not a valid bucket name`}},
+		{"access bucket not a system bucket", func(c *Config) { c.Access.Bucket = "users" },
+			[]string{`access.bucket: must be a valid bucket name starting with "cloak-system", not "users"`}},
+		{"access reload too fast", func(c *Config) { c.Access.ReloadInterval = Duration(time.Millisecond) },
+			[]string{"access.reload_interval: must be between 100ms and 1h, not 1ms"}},
+		{"access zero failures", func(c *Config) { c.Access.FailuresPerKey = 0 },
+			[]string{"access.auth_failures_per_key: must not be 0 (negative turns the limit off)"}},
 		{"awskms without key", func(c *Config) { c.Keys.Provider = "awskms" },
 			[]string{"keys.awskms.key_id: must be set (or keys.bucket_keys) for the awskms provider"}},
 		{"awskms half credentials", func(c *Config) {

@@ -35,6 +35,7 @@ func init() {
 		"migrate": {"encrypt plaintext objects of a bucket in place or into another bucket", runMigrate},
 		"verify":  {"authenticate every object of a bucket (--quick: headers and keys only)", runVerify},
 		"decrypt": {"recover plaintext offline, from the store or a raw object file", runDecrypt},
+		"admin":   {"manage users, groups and policies, offline or through a server", runAdmin},
 	}
 }
 

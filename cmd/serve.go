@@ -66,14 +66,20 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 			"without it nothing stored through Cloak can be decrypted.\n", cfg.KeyRing)
 	}
 	wrapper := serveKeys(ctx, cfg, prov, log)
-	creds, err := rootCredentials(ctx, cfg, wrapper, stdout)
+	root, err := rootCredentials(ctx, cfg, wrapper, stdout)
 	if err != nil {
 		return err
 	}
+	users, err := openAccess(ctx, cfg, store, wrapper, &root, log)
+	if err != nil {
+		return err
+	}
+	go users.Watch(ctx, time.Duration(cfg.Access.ReloadInterval))
 	handler, err := proxy.New(proxy.Options{
-		Store: store, Keys: wrapper, Credentials: creds,
+		Store: store, Keys: wrapper, Credentials: users,
 		Region: cfg.S3.Region, Domains: cfg.S3.Domains,
 		Migrating: cfg.IsMigrating, Logger: log,
+		Access: users, AuthLimiter: authLimiter(cfg),
 	})
 	if err != nil {
 		return err
@@ -157,17 +163,17 @@ func openStore(cfg *config.Config) (backend.Store, error) {
 	return localstore.New(cfg.Backend.Local.Dir)
 }
 
-// rootCredentials returns the credential store holding the root user: from
-// the configuration when set, else generated on first start, kept sealed
+// rootCredentials returns the root user's credential: from the
+// configuration when set, else generated on first start, kept sealed
 // under the key ring, and printed once.
-func rootCredentials(ctx context.Context, cfg *config.Config, ring crypto.KeyWrapper, stdout io.Writer) (sigv4.CredentialStore, error) {
+func rootCredentials(ctx context.Context, cfg *config.Config, ring crypto.KeyWrapper, stdout io.Writer) (sigv4.Credential, error) {
 	if cfg.HasRootCredentials() {
-		return sigv4.StaticCredentials{cfg.Root.AccessKey: cfg.Root.SecretKey.Reveal()}, nil
+		return sigv4.Credential{AccessKey: cfg.Root.AccessKey, SecretKey: cfg.Root.SecretKey.Reveal()}, nil
 	}
 	path := filepath.Join(cfg.Data, "root-credentials.json")
 	access, secret, created, err := keys.RootCredentials(ctx, path, ring)
 	if err != nil {
-		return nil, err
+		return sigv4.Credential{}, err
 	}
 	if created {
 		fmt.Fprintf(stdout, "Generated root credentials (shown only now; set CLOAK_ROOT_ACCESS_KEY and\n"+
@@ -175,7 +181,7 @@ func rootCredentials(ctx context.Context, cfg *config.Config, ring crypto.KeyWra
 	} else {
 		fmt.Fprintf(stdout, "Root access key: %s (secret sealed in %s)\n", access, path)
 	}
-	return sigv4.StaticCredentials{access: secret}, nil
+	return sigv4.Credential{AccessKey: access, SecretKey: secret}, nil
 }
 
 // listen opens the listener: TLS with the configured or self-signed

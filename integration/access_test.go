@@ -317,6 +317,22 @@ func testPolicies(t *testing.T, in *instance) {
 		wantCode(t, "LIST", err, "AccessDenied")
 	})
 
+	t.Run("ListBuckets shows what the user may list", func(t *testing.T) {
+		_, err := root.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("other")})
+		mustOK(t, "create bucket", err)
+		mustOK(t, "policy", in.users.CreatePolicy(ctx, "docs-lister", []byte(`{"Version":"2012-10-17",
+			"Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"arn:aws:s3:::*"},
+			{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::docs"}]}`)))
+		c := newUser(t, in, "lister", "docs-lister")
+		out, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		mustOK(t, "ListBuckets", err)
+		if len(out.Buckets) != 1 || aws.ToString(out.Buckets[0].Name) != "docs" {
+			t.Errorf("ListBuckets = %v, want docs only", out.Buckets)
+		}
+		_, err = newUser(t, in, "nobody").ListBuckets(ctx, &s3.ListBucketsInput{})
+		wantCode(t, "ListBuckets without policies", err, "AccessDenied")
+	})
+
 	t.Run("system bucket hidden", func(t *testing.T) {
 		out, err := root.ListBuckets(ctx, &s3.ListBucketsInput{})
 		mustOK(t, "ListBuckets", err)
@@ -405,6 +421,9 @@ func TestScaleOut_ThreeInstances(t *testing.T) {
 	})
 
 	t.Run("key rotation noticed by all", func(t *testing.T) {
+		// A user made before the rotation: the access state is sealed
+		// under version 1.
+		early := newUser(t, in[0], "early", "readonly")
 		args := append([]string{"--data", data, "--keyring", ringPath}, ss.args...)
 		out, code := runCLI(t, append([]string{"keys", "rotate"}, args...)...)
 		if code != 0 {
@@ -426,6 +445,23 @@ func TestScaleOut_ThreeInstances(t *testing.T) {
 		}
 		if got, err := get(b, "shared", "obj-a"); err != nil || len(got) != 100_000 {
 			t.Errorf("old object after rotation: %v", err)
+		}
+		// The access state is an ordinary Cloak object: rewrap moves it
+		// to version 2 and retiring version 1 leaves it readable.
+		for _, sub := range [][]string{{"rewrap"}, {"retire", "1"}} {
+			all := slices.Concat([]string{"keys", sub[0]}, args, sub[1:])
+			if out, code := runCLI(t, all...); code != 0 {
+				t.Fatalf("cloak %v: exit %d\n%s", all, code, out)
+			}
+		}
+		if ref := storedKey(t, ss.open(t), access.DefaultBucket, access.StateKey); ref.Version != 2 {
+			t.Errorf("access state under version %d after rewrap", ref.Version)
+		}
+		fresh := startInstance(t, ss, ringPath, access.LimiterConfig{})
+		c, err := early.Options().Credentials.Retrieve(ctx)
+		mustOK(t, "credentials", err)
+		if _, err := get(fresh.client(c.AccessKeyID, c.SecretAccessKey), "shared", "obj-a"); err != nil {
+			t.Errorf("user made before the rotation, at a new instance after retire: %v", err)
 		}
 	})
 

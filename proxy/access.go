@@ -88,6 +88,9 @@ func (s *Server) authorise(rq *request) error {
 		(rq.s3.CopySource != nil && access.IsSystemBucket(rq.s3.CopySource.Bucket)) {
 		return errSystemBucket
 	}
+	if err := s.identityUsable(rq); err != nil {
+		return err
+	}
 	for _, c := range access.ChecksFor(rq.s3) {
 		if err := s.allowed(rq, c); err != nil {
 			return err
@@ -102,17 +105,31 @@ func (s *Server) allowed(rq *request, c access.Check) error {
 	if s.opts.Access == nil {
 		return nil
 	}
+	if err := s.identityUsable(rq); err != nil {
+		return err
+	}
+	id := rq.auth.Credential.Identity.(*access.Identity)
+	req := access.Request{Action: c.Action, Resource: c.Resource, SourceIP: sourceIP(rq.r),
+		Secure: rq.r.TLS != nil}
+	if !id.Allowed(req) {
+		return s3err.ErrAccessDenied
+	}
+	return nil
+}
+
+// identityUsable refuses, when the Server has an access Manager, a
+// request whose credential carries no access.Identity or that of a
+// disabled user, whatever the operation.
+func (s *Server) identityUsable(rq *request) error {
+	if s.opts.Access == nil {
+		return nil
+	}
 	id, _ := rq.auth.Credential.Identity.(*access.Identity)
 	switch {
 	case id == nil:
 		return s3err.ErrAccessDenied
 	case id.Disabled:
 		return errDisabled
-	}
-	req := access.Request{Action: c.Action, Resource: c.Resource, SourceIP: sourceIP(rq.r),
-		Secure: rq.r.TLS != nil}
-	if !id.Allowed(req) {
-		return s3err.ErrAccessDenied
 	}
 	return nil
 }

@@ -347,6 +347,38 @@ func testPolicies(t *testing.T, in *instance) {
 		wantCode(t, "root reads the state", err, "AccessDenied")
 	})
 
+	t.Run("admin endpoint", func(t *testing.T) {
+		adm := in.admin()
+		_, err := adm.Call(ctx, "policy/add", adminapi.Args{Policy: "bad",
+			Document: []byte(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:Gett*","Resource":"*"}}`)})
+		var ae *adminapi.Error
+		if !errors.As(err, &ae) || ae.Code != "InvalidArgument" || !strings.Contains(ae.Message, "s3:Gett*") {
+			t.Errorf("bad policy: %v", err)
+		}
+		k, err := in.users.CreateUser(ctx, "operator", []string{"readwrite"})
+		mustOK(t, "user", err)
+		notAdmin := &adminapi.Client{Endpoint: in.srv.URL, HTTP: in.srv.Client(),
+			Credential: sigv4.Credential{AccessKey: k.AccessKey, SecretKey: k.SecretKey}}
+		if _, err := notAdmin.Call(ctx, "user/list", adminapi.Args{}); !errors.As(err, &ae) ||
+			ae.Code != "AccessDenied" {
+			t.Errorf("readwrite user lists users: %v", err)
+		}
+		resp, err := in.srv.Client().Post(in.srv.URL+adminapi.PathPrefix+"user/list", "application/json",
+			strings.NewReader("{}"))
+		mustOK(t, "unsigned call", err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("unsigned call: status %d", resp.StatusCode)
+		}
+		users, err := adm.Call(ctx, "user/list", adminapi.Args{})
+		mustOK(t, "user list", err)
+		for _, u := range *users.(*[]access.UserInfo) {
+			if u.Name == "operator" && (len(u.Keys) != 1 || u.Keys[0].AccessKey != k.AccessKey) {
+				t.Errorf("listed %+v", u)
+			}
+		}
+	})
+
 	t.Run("failed authentications", func(t *testing.T) {
 		k, err := in.users.CreateUser(ctx, "guesser", []string{"readonly"})
 		mustOK(t, "user", err)

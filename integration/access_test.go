@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -369,6 +371,35 @@ func testPolicies(t *testing.T, in *instance) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("unsigned call: status %d", resp.StatusCode)
+		}
+		raw := func(method, act, body, payload string) int {
+			r, err := http.NewRequest(method, in.srv.URL+adminapi.PathPrefix+act, strings.NewReader(body))
+			mustOK(t, "request", err)
+			if payload == "" {
+				sum := sha256.Sum256([]byte(body))
+				payload = hex.EncodeToString(sum[:])
+			}
+			sigv4.SignRequest(r, sigv4.Credential{AccessKey: testAccess, SecretKey: testSecret},
+				"us-east-1", "s3", time.Now(), payload)
+			resp, err := in.srv.Client().Do(r)
+			mustOK(t, "send", err)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		for _, c := range []struct {
+			name, method, act, body, payload string
+			want                             int
+		}{
+			{"GET", http.MethodGet, "user/list", "", "", http.StatusMethodNotAllowed},
+			{"unknown call", http.MethodPost, "user/frobnicate", "{}", "", http.StatusBadRequest},
+			{"unsigned payload", http.MethodPost, "user/list", "{}", sigv4.UnsignedPayload, http.StatusForbidden},
+			{"malformed JSON", http.MethodPost, "user/list", "{", "", http.StatusBadRequest},
+			{"unknown argument", http.MethodPost, "user/list", `{"root":true}`, "", http.StatusBadRequest},
+			{"well formed", http.MethodPost, "user/list", "{}", "", http.StatusOK},
+		} {
+			if got := raw(c.method, c.act, c.body, c.payload); got != c.want {
+				t.Errorf("%s: status %d, want %d", c.name, got, c.want)
+			}
 		}
 		users, err := adm.Call(ctx, "user/list", adminapi.Args{})
 		mustOK(t, "user list", err)

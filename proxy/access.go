@@ -159,6 +159,11 @@ func (s *Server) serveAdmin(ctx context.Context, rq *request) error {
 	if rq.r.Method != http.MethodPost {
 		return s3err.ErrMethodNotAllowed
 	}
+	if rq.auth.Presigned || rq.auth.PayloadMode != sigv4.PayloadSHA256 {
+		// The arguments are the act: their signature must cover them.
+		return s3err.ErrAccessDenied.WithMessage(
+			"Admin calls must be signed in the Authorization header with the body's SHA-256.")
+	}
 	if err := s.allowed(rq, access.Check{Action: action, Resource: access.AdminResource}); err != nil {
 		return err
 	}
@@ -215,5 +220,5 @@ func (s *Server) visibleBucket(rq *request, bucket string) bool {
 		Resource: access.BucketARN(bucket)}) == nil
 }
 
-// assert that the Manager is a credential store.
+// The Manager is the credential store of a Server with access control.
 var _ sigv4.CredentialStore = (*access.Manager)(nil)

@@ -1,0 +1,47 @@
+package proxy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestClaimedAccessKey(t *testing.T) {
+	tests := []struct {
+		name, target, authz, want string
+	}{
+		{"header", "/b/k", "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/us-east-1/s3/aws4_request, " +
+			"SignedHeaders=host, Signature=00", "AKIAEXAMPLE"},
+		{"presigned", "/b/k?X-Amz-Credential=AKIAPRE%2F20260101%2Fus-east-1%2Fs3%2Faws4_request", "",
+			"AKIAPRE"},
+		{"unsigned", "/b/k", "", ""},
+		{"header without credential", "/b/k", "AWS4-HMAC-SHA256 Signature=00", ""},
+		{"oversized key", "/b/k", "AWS4-HMAC-SHA256 Credential=" + string(make([]byte, 200)) + "/x", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			if tt.authz != "" {
+				r.Header.Set("Authorization", tt.authz)
+			}
+			if got := claimedAccessKey(r); got != tt.want {
+				t.Errorf("claimedAccessKey = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSourceIP(t *testing.T) {
+	for addr, want := range map[string]string{
+		"10.1.2.3:5000":        "10.1.2.3",
+		"[2001:db8::1]:443":    "2001:db8::1",
+		"[::ffff:10.0.0.1]:80": "10.0.0.1",
+		"garbage":              "invalid IP",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = addr
+		if got := sourceIP(r).String(); got != want {
+			t.Errorf("sourceIP(%q) = %s, want %s", addr, got, want)
+		}
+	}
+}

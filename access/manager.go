@@ -248,6 +248,9 @@ func (m *Manager) update(ctx context.Context, change func(*state) error) error {
 	defer m.mu.Unlock()
 	for range updateAttempts {
 		doc, version, err := m.opts.Storage.Read(ctx)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("read access state: %w", err)
 		}

@@ -21,7 +21,8 @@ type Storage interface {
 	// that changes with every write), or "" when there is none.
 	Version(ctx context.Context) (string, error)
 	// Read returns the document and its version, or nil and "" when
-	// there is none.
+	// there is none. It may return ErrConflict when the document was
+	// rewritten while it was being read.
 	Read(ctx context.Context) (doc []byte, version string, err error)
 	// Write stores doc if the stored version is still ifVersion (""
 	// meaning that no document may exist) and returns the new version;

@@ -48,7 +48,8 @@ func TestAdmin_OfflineAndOnline(t *testing.T) {
 	env := map[string]string{"CLOAK_ROOT_ACCESS_KEY": "rootaccess", "CLOAK_ROOT_SECRET_KEY": "rootsecret-rootsecret"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cfg, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError),
-		[]string{"--data", data, "--listen", "127.0.0.1:0", "--access-reload-interval", "200ms"}, lookup)
+		[]string{"--data", data, "--listen", "127.0.0.1:0", "--access-reload-interval", "200ms",
+			"--access-auth-failures-per-key", "-1"}, lookup)
 	if err != nil {
 		t.Fatal(err)
 	}

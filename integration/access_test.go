@@ -426,6 +426,68 @@ func testPolicies(t *testing.T, in *instance) {
 	})
 }
 
+// TestAccess_OfflineAdmin runs "cloak admin" offline, on the store and
+// key ring that a running instance uses, against the local store and real
+// MinIO: the instance applies each change within its reload interval.
+func TestAccess_OfflineAdmin(t *testing.T) {
+	for _, open := range []func(*testing.T) sharedStore{sharedLocal, sharedMinIO} {
+		ss := open(t)
+		t.Run(ss.name, func(t *testing.T) {
+			data := t.TempDir()
+			ringPath := filepath.Join(data, "keyring")
+			// No failed-authentication limit: polling with a key the
+			// instance does not know yet fails.
+			in := startInstance(t, ss, ringPath, access.LimiterConfig{PerKey: -1, PerAddress: -1})
+			_, err := in.root().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("box")})
+			mustOK(t, "create bucket", err)
+			args := append([]string{"--data", data, "--keyring", ringPath}, ss.args...)
+			admin := func(sub ...string) string {
+				t.Helper()
+				out, code := runCLI(t, slices.Concat([]string{"admin"}, sub, args)...)
+				if code != 0 {
+					t.Fatalf("cloak admin %v: exit %d\n%s", sub, code, out)
+				}
+				return out
+			}
+			out := admin("user", "add", "robot", "--policy", "writeonly")
+			var ak, sk string
+			for _, line := range strings.Split(out, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "access key: "); ok {
+					ak = v
+				}
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "secret key: "); ok {
+					sk = v
+				}
+			}
+			if ak == "" || sk == "" {
+				t.Fatalf("user add printed no key:\n%s", out)
+			}
+			robot := in.client(ak, sk)
+			waitFor(t, "the instance knows the user", func() error {
+				return put(robot, "box", "backup", []byte("nightly"))
+			})
+			_, err = get(robot, "box", "backup")
+			wantCode(t, "writeonly GET", err, "AccessDenied")
+			admin("policy", "attach", "readonly", "--user", "robot")
+			waitFor(t, "the instance applies the attached policy", func() error {
+				_, err := get(robot, "box", "backup")
+				return err
+			})
+			admin("user", "disable", "robot")
+			waitFor(t, "the instance refuses the disabled user", func() error {
+				if err := put(robot, "box", "backup", []byte("x")); errCode(err) != "AccessDenied" {
+					return errors.New("still served")
+				}
+				return nil
+			})
+			if list := admin("user", "list"); !strings.Contains(list, "disabled") ||
+				!strings.Contains(list, "readonly, writeonly") {
+				t.Errorf("user list:\n%s", list)
+			}
+		})
+	}
+}
+
 // waitFor polls cond every 20ms until it holds or 20 seconds pass.
 func waitFor(t *testing.T, what string, cond func() error) {
 	t.Helper()
@@ -453,7 +515,9 @@ func TestScaleOut_ThreeInstances(t *testing.T) {
 	ringPath := filepath.Join(data, "keyring")
 	var in [3]*instance
 	for i := range in {
-		in[i] = startInstance(t, ss, ringPath, access.LimiterConfig{})
+		// No failed-authentication limit: the test polls with keys an
+		// instance does not know yet.
+		in[i] = startInstance(t, ss, ringPath, access.LimiterConfig{PerKey: -1, PerAddress: -1})
 	}
 	ctx := context.Background()
 	a, b, c := in[0].root(), in[1].root(), in[2].root()

@@ -46,7 +46,8 @@ func (d *SealedDocument) Version(ctx context.Context) (string, error) {
 }
 
 // Read implements access.Storage: the document, decrypted and
-// authenticated, and its version; nil and "" when there is none.
+// authenticated, and its version; nil and "" when there is none;
+// access.ErrConflict when it was rewritten while being read.
 func (d *SealedDocument) Read(ctx context.Context) ([]byte, string, error) {
 	info, err := d.s.opts.Store.HeadObject(ctx, d.bucket, d.key)
 	if errors.Is(err, backend.ErrNoSuchKey) || errors.Is(err, backend.ErrNoSuchBucket) {
@@ -64,11 +65,16 @@ func (d *SealedDocument) Read(ctx context.Context) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("%s/%s is not a sealed document", d.bucket, d.key)
 	}
 	rc, err := d.s.openRange(ctx, obj, 0, obj.size())
-	if err != nil {
-		return nil, "", err
+	if err == nil {
+		defer rc.Close()
 	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	var b []byte
+	if err == nil {
+		b, err = io.ReadAll(rc)
+	}
+	if errors.Is(err, backend.ErrPreconditionFailed) {
+		return nil, "", access.ErrConflict // rewritten between the HEAD and the GET
+	}
 	if err != nil {
 		return nil, "", err
 	}

@@ -34,22 +34,25 @@ type adminCommand struct {
 
 // adminCommands lists the subcommands of "cloak admin" by "noun verb".
 var adminCommands = map[string]adminCommand{
-	"user add":          {"user/add", []string{"USER"}, "create a user and print its access key and secret once [--policy P,...]"},
-	"user list":         {"user/list", nil, "list users, their groups, policies and access keys"},
-	"user disable":      {"user/disable", []string{"USER"}, "refuse every request of a user"},
-	"user enable":       {"user/enable", []string{"USER"}, "let a disabled user in again"},
-	"user remove":       {"user/remove", []string{"USER"}, "delete a user and its keys"},
-	"user rotate-key":   {"user/rotate-key", []string{"USER"}, "give a user a new key; old keys become inactive [--keep-old]"},
+	"user add": {"user/add", []string{"USER"},
+		"create a user, print its access key and secret once [--policy P,...]"},
+	"user list":    {"user/list", nil, "list users, their groups, policies and access keys"},
+	"user disable": {"user/disable", []string{"USER"}, "refuse every request of a user"},
+	"user enable":  {"user/enable", []string{"USER"}, "let a disabled user in again"},
+	"user remove":  {"user/remove", []string{"USER"}, "delete a user and its keys"},
+	"user rotate-key": {"user/rotate-key", []string{"USER"},
+		"give a user a new key; old keys become inactive [--keep-old]"},
 	"group add":         {"group/add", []string{"GROUP"}, "create a group [--policy P,...]"},
 	"group remove":      {"group/remove", []string{"GROUP"}, "delete a group (its members leave it)"},
 	"group list":        {"group/list", nil, "list groups with their members and policies"},
 	"group add-user":    {"group/add-user", []string{"GROUP", "USER"}, "make a user a member of a group"},
 	"group remove-user": {"group/remove-user", []string{"GROUP", "USER"}, "take a user out of a group"},
-	"policy add":        {"policy/add", []string{"POLICY", "FILE"}, "add a policy from a JSON document (FILE, - for stdin)"},
-	"policy remove":     {"policy/remove", []string{"POLICY"}, "delete a policy attached nowhere"},
-	"policy list":       {"policy/list", nil, "list built-in and added policies [--documents]"},
-	"policy attach":     {"policy/attach", []string{"POLICY"}, "attach a policy: --user U or --group G"},
-	"policy detach":     {"policy/detach", []string{"POLICY"}, "detach a policy: --user U or --group G"},
+	"policy add": {"policy/add", []string{"POLICY", "FILE"},
+		"add a policy from a JSON document (FILE, - for stdin)"},
+	"policy remove": {"policy/remove", []string{"POLICY"}, "delete a policy attached nowhere"},
+	"policy list":   {"policy/list", nil, "list built-in and added policies [--documents]"},
+	"policy attach": {"policy/attach", []string{"POLICY"}, "attach a policy: --user U or --group G"},
+	"policy detach": {"policy/detach", []string{"POLICY"}, "detach a policy: --user U or --group G"},
 }
 
 // adminCmd is one run of "cloak admin".
@@ -154,7 +157,8 @@ func adminUsage(w io.Writer) {
 }
 
 func (a *adminCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&a.endpoint, "endpoint", "", "send the command to the Cloak server at `URL` (online mode)")
+	fs.StringVar(&a.endpoint, "endpoint", "",
+		"send the command to the Cloak server at `URL` (online mode)")
 	fs.StringVar(&a.caBundle, "ca-bundle", "", "PEM `file` of CAs trusted for --endpoint")
 	fs.StringVar(&a.region, "region", "", "`region` to sign for with --endpoint (default: s3.region)")
 	fs.BoolVar(&a.json, "json", false, "print JSON")

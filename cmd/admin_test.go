@@ -45,7 +45,8 @@ func apiCode(err error) string {
 // through the server's admin endpoint, signed by root.
 func TestAdmin_OfflineAndOnline(t *testing.T) {
 	data := t.TempDir()
-	env := map[string]string{"CLOAK_ROOT_ACCESS_KEY": "rootaccess", "CLOAK_ROOT_SECRET_KEY": "rootsecret-rootsecret"}
+	env := map[string]string{"CLOAK_ROOT_ACCESS_KEY": "rootaccess",
+		"CLOAK_ROOT_SECRET_KEY": "rootsecret-rootsecret"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cfg, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError),
 		[]string{"--data", data, "--listen", "127.0.0.1:0", "--access-reload-interval", "200ms",
@@ -122,7 +123,8 @@ func TestAdmin_OfflineAndOnline(t *testing.T) {
 	// Online, as root: disable the reader; it is refused at once.
 	t.Setenv("CLOAK_ADMIN_ACCESS_KEY", "rootaccess")
 	t.Setenv("CLOAK_ADMIN_SECRET_KEY", "rootsecret-rootsecret")
-	if code, _, errOut := runCLI(append([]string{"admin", "user", "disable", "reader"}, online...)...); code != 0 {
+	code, _, errOut = runCLI(append([]string{"admin", "user", "disable", "reader"}, online...)...)
+	if code != 0 {
 		t.Fatalf("online disable: exit %d: %s", code, errOut)
 	}
 	if err := get(); apiCode(err) != "AccessDenied" {
@@ -133,8 +135,8 @@ func TestAdmin_OfflineAndOnline(t *testing.T) {
 		t.Fatalf("online user list: exit %d: %s%s", code, out, errOut)
 	}
 	// Unknown names are clear errors.
-	if code, _, errOut := runCLI(append([]string{"admin", "user", "enable", "nobody"}, online...)...); code != 1 ||
-		!strings.Contains(errOut, `user "nobody": not found`) {
+	code, _, errOut = runCLI(append([]string{"admin", "user", "enable", "nobody"}, online...)...)
+	if code != 1 || !strings.Contains(errOut, `user "nobody": not found`) {
 		t.Fatalf("enable nobody: exit %d: %s", code, errOut)
 	}
 	// The state holds no secret in the clear.

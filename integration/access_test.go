@@ -352,7 +352,8 @@ func testPolicies(t *testing.T, in *instance) {
 	t.Run("admin endpoint", func(t *testing.T) {
 		adm := in.admin()
 		_, err := adm.Call(ctx, "policy/add", adminapi.Args{Policy: "bad",
-			Document: []byte(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:Gett*","Resource":"*"}}`)})
+			Document: []byte(`{"Version":"2012-10-17",
+				"Statement":{"Effect":"Allow","Action":"s3:Gett*","Resource":"*"}}`)})
 		var ae *adminapi.Error
 		if !errors.As(err, &ae) || ae.Code != "InvalidArgument" || !strings.Contains(ae.Message, "s3:Gett*") {
 			t.Errorf("bad policy: %v", err)

@@ -105,7 +105,8 @@ func (d *SealedDocument) Write(ctx context.Context, doc []byte, ifVersion string
 	return info.ETag, nil
 }
 
-func (d *SealedDocument) put(ctx context.Context, doc []byte, ifVersion string) (backend.ObjectInfo, error) {
+func (d *SealedDocument) put(ctx context.Context, doc []byte,
+	ifVersion string) (backend.ObjectInfo, error) {
 	dk, err := crypto.NewDataKey(nil)
 	if err != nil {
 		return backend.ObjectInfo{}, err

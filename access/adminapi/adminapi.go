@@ -74,54 +74,70 @@ func target(a Args) access.Target { return access.Target{User: a.User, Group: a.
 
 // acts maps each act's name (the path after PathPrefix) to the act.
 var acts = map[string]act{
-	"user/add": {access.ActCreateUser, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ptr(m.CreateUser(ctx, a.User, a.Policies))
-	}, newKey},
-	"user/list": {access.ActListUsers, func(ctx context.Context, m *access.Manager, _ Args) (any, error) {
-		return ptr(m.ListUsers(ctx))
-	}, newUsers},
-	"user/disable": {access.ActUpdateUser, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.DisableUser(ctx, a.User))
-	}, newDone},
-	"user/enable": {access.ActUpdateUser, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.EnableUser(ctx, a.User))
-	}, newDone},
-	"user/remove": {access.ActDeleteUser, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.DeleteUser(ctx, a.User))
-	}, newDone},
-	"user/rotate-key": {access.ActRotateKey, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ptr(m.RotateKey(ctx, a.User, a.KeepOld))
-	}, newKey},
-	"group/add": {access.ActCreateGroup, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.CreateGroup(ctx, a.Group, a.Policies))
-	}, newDone},
-	"group/remove": {access.ActDeleteGroup, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.DeleteGroup(ctx, a.Group))
-	}, newDone},
-	"group/list": {access.ActListGroups, func(ctx context.Context, m *access.Manager, _ Args) (any, error) {
-		return ptr(m.ListGroups(ctx))
-	}, newGroups},
-	"group/add-user": {access.ActUpdateGroup, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.AddUserToGroup(ctx, a.Group, a.User))
-	}, newDone},
-	"group/remove-user": {access.ActUpdateGroup, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.RemoveUserFromGroup(ctx, a.Group, a.User))
-	}, newDone},
-	"policy/add": {access.ActCreatePolicy, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.CreatePolicy(ctx, a.Policy, a.Document))
-	}, newDone},
-	"policy/remove": {access.ActDeletePolicy, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.DeletePolicy(ctx, a.Policy))
-	}, newDone},
-	"policy/list": {access.ActListPolicies, func(ctx context.Context, m *access.Manager, _ Args) (any, error) {
-		return ptr(m.ListPolicies(ctx))
-	}, newPolicy},
-	"policy/attach": {access.ActAttachPolicy, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.AttachPolicy(ctx, a.Policy, target(a)))
-	}, newDone},
-	"policy/detach": {access.ActDetachPolicy, func(ctx context.Context, m *access.Manager, a Args) (any, error) {
-		return ok(m.DetachPolicy(ctx, a.Policy, target(a)))
-	}, newDone},
+	"user/add": {access.ActCreateUser,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ptr(m.CreateUser(ctx, a.User, a.Policies))
+		}, newKey},
+	"user/list": {access.ActListUsers,
+		func(ctx context.Context, m *access.Manager, _ Args) (any, error) {
+			return ptr(m.ListUsers(ctx))
+		}, newUsers},
+	"user/disable": {access.ActUpdateUser,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.DisableUser(ctx, a.User))
+		}, newDone},
+	"user/enable": {access.ActUpdateUser,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.EnableUser(ctx, a.User))
+		}, newDone},
+	"user/remove": {access.ActDeleteUser,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.DeleteUser(ctx, a.User))
+		}, newDone},
+	"user/rotate-key": {access.ActRotateKey,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ptr(m.RotateKey(ctx, a.User, a.KeepOld))
+		}, newKey},
+	"group/add": {access.ActCreateGroup,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.CreateGroup(ctx, a.Group, a.Policies))
+		}, newDone},
+	"group/remove": {access.ActDeleteGroup,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.DeleteGroup(ctx, a.Group))
+		}, newDone},
+	"group/list": {access.ActListGroups,
+		func(ctx context.Context, m *access.Manager, _ Args) (any, error) {
+			return ptr(m.ListGroups(ctx))
+		}, newGroups},
+	"group/add-user": {access.ActUpdateGroup,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.AddUserToGroup(ctx, a.Group, a.User))
+		}, newDone},
+	"group/remove-user": {access.ActUpdateGroup,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.RemoveUserFromGroup(ctx, a.Group, a.User))
+		}, newDone},
+	"policy/add": {access.ActCreatePolicy,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.CreatePolicy(ctx, a.Policy, a.Document))
+		}, newDone},
+	"policy/remove": {access.ActDeletePolicy,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.DeletePolicy(ctx, a.Policy))
+		}, newDone},
+	"policy/list": {access.ActListPolicies,
+		func(ctx context.Context, m *access.Manager, _ Args) (any, error) {
+			return ptr(m.ListPolicies(ctx))
+		}, newPolicy},
+	"policy/attach": {access.ActAttachPolicy,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.AttachPolicy(ctx, a.Policy, target(a)))
+		}, newDone},
+	"policy/detach": {access.ActDetachPolicy,
+		func(ctx context.Context, m *access.Manager, a Args) (any, error) {
+			return ok(m.DetachPolicy(ctx, a.Policy, target(a)))
+		}, newDone},
 }
 
 // Acts lists the act names with the IAM action each needs.

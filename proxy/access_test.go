@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/cloakproxy/cloak/access"
+	"github.com/cloakproxy/cloak/s3compat"
 )
 
 func TestClaimedAccessKey(t *testing.T) {
@@ -42,6 +45,20 @@ func TestSourceIP(t *testing.T) {
 		r.RemoteAddr = addr
 		if got := sourceIP(r).String(); got != want {
 			t.Errorf("sourceIP(%q) = %s, want %s", addr, got, want)
+		}
+	}
+}
+
+// TestEveryOperationIsAuthorised keeps ChecksFor in step with the
+// handlers: every operation the Server serves needs at least one action,
+// except DeleteObjects, which checks each key as it deletes it.
+func TestEveryOperationIsAuthorised(t *testing.T) {
+	s := &Server{}
+	for op := range s.handlers() {
+		r := s3compat.Request{Op: op, Bucket: "b", Key: "k",
+			CopySource: &s3compat.CopySource{Bucket: "s", Key: "k"}}
+		if len(access.ChecksFor(r)) == 0 && op != s3compat.OpDeleteObjects {
+			t.Errorf("%s needs no permission", op)
 		}
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/cloakproxy/cloak/s3compat/s3xml"
 )
 
-// owner is the single owner Cloak reports for buckets and objects until
-// access control introduces users.
+// owner is the single owner Cloak reports for buckets and objects: all
+// of them belong to the one Cloak account, whichever user wrote them.
 var owner = s3xml.Owner{ID: "cloak", DisplayName: "cloak"}
 
 func (s *Server) listBuckets(ctx context.Context, rq *request) error {

@@ -134,10 +134,15 @@ func (s *Server) identityUsable(rq *request) error {
 	return nil
 }
 
-// isAdminPath reports a request for the admin API.
-func isAdminPath(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, adminapi.PathPrefix) ||
-		strings.HasPrefix(r.URL.Path, strings.TrimSuffix(adminapi.PathPrefix, "v1/"))
+// isAdminCall reports a request for the admin API: a path under
+// /.cloak-admin/, which names no bucket in path style. A virtual-host-style
+// request with that path is for an object of the host's bucket.
+func (s *Server) isAdminCall(r *http.Request) bool {
+	if !strings.HasPrefix(r.URL.Path, strings.TrimSuffix(adminapi.PathPrefix, "v1/")) {
+		return false
+	}
+	req, err := s3compat.ParseRequest(r, s.opts.Domains)
+	return err != nil || !req.VirtualHost
 }
 
 // serveAdmin serves one admin API call: authenticate, authorise the

@@ -62,3 +62,24 @@ func TestEveryOperationIsAuthorised(t *testing.T) {
 		}
 	}
 }
+
+func TestIsAdminCall(t *testing.T) {
+	s := &Server{opts: Options{Domains: []string{"s3.example.com"}}}
+	tests := []struct {
+		host, path string
+		want       bool
+	}{
+		{"cloak:9443", "/.cloak-admin/v1/user/list", true},
+		{"cloak:9443", "/.cloak-admin/other", true},
+		{"s3.example.com", "/.cloak-admin/v1/user/add", true},
+		{"docs.s3.example.com", "/.cloak-admin/v1/user/add?uploads", false}, // a key of bucket docs
+		{"cloak:9443", "/docs/.cloak-admin/v1/user/add", false},
+		{"cloak:9443", "/.cloak-adminx", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodPost, "https://"+tt.host+tt.path, nil)
+		if got := s.isAdminCall(r); got != tt.want {
+			t.Errorf("isAdminCall(%s%s) = %v, want %v", tt.host, tt.path, got, tt.want)
+		}
+	}
+}

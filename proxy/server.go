@@ -206,7 +206,7 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	if err = s3compat.CheckHeaderSize(rq.r.Header); err != nil {
 		return err
 	}
-	if isAdminPath(rq.r) {
+	if s.isAdminCall(rq.r) {
 		return s.serveAdmin(ctx, rq)
 	}
 	if rq.s3, err = s3compat.ParseRequest(rq.r, s.opts.Domains); err != nil {

@@ -34,6 +34,10 @@ var (
 	// service behind Cloak is down rather than Cloak failing.
 	errUnavailable = s3err.ErrServiceUnavailable.WithMessage(
 		"The storage backend or key service is unavailable. Please try again.")
+	// errNotRecorded refuses a request that the audit log could not
+	// record (audit.required): 503, so clients retry later.
+	errNotRecorded = s3err.ErrServiceUnavailable.WithMessage(
+		"The audit log is unavailable, so requests are refused. Please try again.")
 )
 
 // backendErrors maps the store's sentinels to S3 errors.

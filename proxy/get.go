@@ -84,7 +84,7 @@ func (s *Server) getObject(ctx context.Context, rq *request) error {
 		if isTampering(err) {
 			rq.tampered = true
 		}
-		s.logRequest(rq)
+		s.finish(rq)
 		panic(http.ErrAbortHandler)
 	}
 	return nil
@@ -133,7 +133,11 @@ func (s *Server) openRange(ctx context.Context, obj *storedObject, off, n int64)
 		}
 		return rc, nil
 	}
-	return crypto.OpenRange(ctx, open, obj.dk, obj.layout, off, n)
+	rc, err := crypto.OpenRange(ctx, open, obj.dk, obj.layout, off, n)
+	if err != nil {
+		return nil, err
+	}
+	return countOpened(ctx, rc), nil
 }
 
 // setObjectHeaders sets the headers GET and HEAD share.

@@ -119,7 +119,7 @@ func (s *Server) uploadPart(ctx context.Context, rq *request) error {
 // exhausted).
 func (s *Server) storePart(ctx context.Context, bucket, key, uploadID string, part int, src io.Reader, size int64,
 	dk *crypto.DataKey, attrs func() [crypto.AttributesSize]byte, md5sum func() []byte) (backend.PartInfo, error) {
-	rec := &errRecorder{r: &sizeCheck{r: src, want: size}}
+	rec := &errRecorder{r: &sizeCheck{r: countSealed(ctx, src), want: size}}
 	er, err := crypto.NewEncryptReader(rec, dk, uint32(part), nil, attrs)
 	if err != nil {
 		return backend.PartInfo{}, err

@@ -112,7 +112,7 @@ func (s *Server) storeSegmentIf(ctx context.Context, bucket, key string, src io.
 	if err != nil {
 		return backend.ObjectInfo{}, err
 	}
-	rec := &errRecorder{r: &sizeCheck{r: src, want: size}}
+	rec := &errRecorder{r: &sizeCheck{r: countSealed(ctx, src), want: size}}
 	er, err := crypto.NewEncryptReader(rec, dk, 0, nil, attrs)
 	if err != nil {
 		return backend.ObjectInfo{}, err

@@ -53,6 +53,9 @@ type Options struct {
 	// AuthLimiter refuses, with SlowDown, access keys and addresses that
 	// failed to authenticate too often. Nil means no limit.
 	AuthLimiter *access.Limiter
+	// Observer, when set, is told of every request (audit, alerts,
+	// metrics) and may refuse requests.
+	Observer Observer
 }
 
 // Defaults of Options. 16 MiB covers the single PUTs of the common clients
@@ -96,6 +99,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Keys = notingKeys{opts.Keys}
 	v := sigv4.NewVerifier(opts.Credentials, sigv4.Config{Region: opts.Region, Now: opts.Now})
 	manifests, _ := lru.New[string, []byte](4096)
 	return &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache(),
@@ -115,6 +119,11 @@ type request struct {
 	r     *http.Request
 	// tampered is set when stored data failed authentication.
 	tampered bool
+	// body counts the request body bytes read; nil without a body.
+	body *countingBody
+	// usage collects the master key used and the bytes sealed and
+	// opened; it is also in the request's context.
+	usage *usage
 }
 
 // handler serves one operation. It writes the response on success and
@@ -149,10 +158,18 @@ func (s *Server) handlers() map[s3compat.Op]handler {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rq := &request{id: newRequestID(), start: time.Now(), w: &statusWriter{ResponseWriter: w}, r: r}
+	rq := &request{id: newRequestID(), start: time.Now(), w: &statusWriter{ResponseWriter: w}, r: r,
+		usage: &usage{}}
+	if r.Body != nil && r.Body != http.NoBody {
+		rq.body = &countingBody{ReadCloser: r.Body}
+		r.Body = rq.body
+	}
 	rq.w.Header().Set("X-Amz-Request-Id", rq.id)
 	rq.w.Header().Set("Server", "Cloak")
-	err := s.serve(r.Context(), rq)
+	err := s.admit()
+	if err == nil {
+		err = s.serve(withUsage(r.Context(), rq.usage), rq)
+	}
 	if err != nil {
 		if isTampering(err) {
 			rq.tampered = true
@@ -165,7 +182,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.w.s3Code = e.Code
 		rq.w.cause = err
 	}
+	s.finish(rq)
+}
+
+// admit asks the observer whether a request may be served.
+func (s *Server) admit() error {
+	if s.opts.Observer == nil {
+		return nil
+	}
+	if err := s.opts.Observer.Admit(); err != nil {
+		return errNotRecorded.WithCause(err)
+	}
+	return nil
+}
+
+// finish logs a request and tells the observer about it; it is called
+// once per request, also for a request aborted mid-response.
+func (s *Server) finish(rq *request) {
 	s.logRequest(rq)
+	if s.opts.Observer != nil {
+		s.opts.Observer.Done(rq.summary())
+	}
 }
 
 // Bounds of lingerOnBody.

@@ -47,6 +47,11 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Log configures the server's structured log.
 	Log Log `yaml:"log"`
+	// Audit configures the audit log; Alerts the alert rules; Metrics
+	// the Prometheus and health listener.
+	Audit   Audit   `yaml:"audit"`
+	Alerts  Alerts  `yaml:"alerts"`
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // TLS configures the listener's certificate.
@@ -239,6 +244,8 @@ func Default() *Config {
 		Access: Access{Bucket: DefaultAccessBucket, ReloadInterval: Duration(DefaultAccessReload),
 			FailuresPerKey: DefaultFailuresPerKey, FailuresPerAddress: DefaultFailuresPerAddress,
 			FailureWindow: Duration(DefaultAuthFailureWindow)},
+		Audit:  defaultAudit(),
+		Alerts: Alerts{Tampering: true},
 	}
 }
 

@@ -81,6 +81,20 @@
 //	shutdown_timeout       CLOAK_SHUTDOWN_TIMEOUT        --shutdown-timeout     30s
 //	log.level              CLOAK_LOG_LEVEL               --log-level            info
 //	log.format             CLOAK_LOG_FORMAT              --log-format           text
+//	audit.sinks                    CLOAK_AUDIT_SINKS                    --audit-sinks                    file
+//	audit.file                     CLOAK_AUDIT_FILE                     --audit-file                     <data>/audit/audit.log
+//	audit.max_file_size            CLOAK_AUDIT_MAX_FILE_SIZE            --audit-max-file-size            104857600
+//	audit.bucket                   CLOAK_AUDIT_BUCKET                   --audit-bucket                   (backend sink only)
+//	audit.required                 CLOAK_AUDIT_REQUIRED                 --audit-required                 false
+//	audit.checkpoint_records       CLOAK_AUDIT_CHECKPOINT_RECORDS       --audit-checkpoint-records       1000
+//	audit.checkpoint_interval      CLOAK_AUDIT_CHECKPOINT_INTERVAL      --audit-checkpoint-interval      1m
+//	audit.key_file                 CLOAK_AUDIT_KEY_FILE                 --audit-key-file                 <data>/audit-key.json
+//	alerts.denied_per_minute       CLOAK_ALERTS_DENIED_PER_MINUTE       --alerts-denied-per-minute       0 (off)
+//	alerts.download_bytes_per_hour CLOAK_ALERTS_DOWNLOAD_BYTES_PER_HOUR --alerts-download-bytes-per-hour 0 (off)
+//	alerts.tampering               CLOAK_ALERTS_TAMPERING               --alerts-tampering               true
+//	alerts.allowed_networks        CLOAK_ALERTS_ALLOWED_NETWORKS        --alerts-allowed-networks        (off)
+//	alerts.webhook                 CLOAK_ALERTS_WEBHOOK                 --alerts-webhook                 (log only)
+//	metrics.listen                 CLOAK_METRICS_LISTEN                 --metrics-listen                 (off)
 //
 //	* also read from the file named by the variable with _FILE appended
 //

@@ -59,6 +59,9 @@ func TestLoadDefaults(t *testing.T) {
 				FailuresPerKey: 10, FailuresPerAddress: 50, FailureWindow: Duration(time.Minute)},
 			ShutdownTimeout: Duration(30 * time.Second),
 			Log:             Log{Level: "info", Format: "text"},
+			Audit: Audit{Sinks: []string{"file"}, MaxFileSize: 100 << 20, CheckpointRecords: 1000,
+				CheckpointInterval: Duration(time.Minute)},
+			Alerts: Alerts{Tampering: true},
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -61,6 +61,8 @@ func (c *Config) Validate() error {
 	}
 	oneOf(&p, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(&p, "log.format", c.Log.Format, "text", "json")
+	c.validateAudit(&p)
+	c.validateAlerts(&p)
 	return errors.Join(p...)
 }
 

@@ -181,6 +181,10 @@ func (l *Logger) Healthy() error {
 	return errors.Join(errs...)
 }
 
+// Required reports whether the Logger was opened with Required: its
+// user should then refuse work while Healthy fails.
+func (l *Logger) Required() bool { return l.opts.Required }
+
 // SinkStats describes one sink.
 type SinkStats struct {
 	Name    string

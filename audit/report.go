@@ -110,7 +110,7 @@ func (rep *Report) add(acc map[[2]string]*Access, r *Record) {
 	a.BytesIn += r.BytesIn
 	a.BytesOut += r.BytesOut
 	switch {
-	case r.Status == 403:
+	case IsDenied(r.Status, r.Code):
 		a.Denied++
 		rep.Denied = appendCapped(rep.Denied, r)
 		return
@@ -126,6 +126,13 @@ func (rep *Report) add(acc map[[2]string]*Access, r *Record) {
 	case "DeleteObject", "DeleteObjects", "DeleteBucket":
 		a.Deletions++
 	}
+}
+
+// IsDenied reports whether a request with this HTTP status and S3 error
+// code was denied: a 403 other than InvalidObjectState (Cloak's answer
+// for an object whose master key was destroyed).
+func IsDenied(status int, code string) bool {
+	return status == 403 && code != "InvalidObjectState"
 }
 
 func appendCapped(list []Record, r *Record) []Record {

@@ -36,6 +36,7 @@ func init() {
 		"verify":  {"authenticate every object of a bucket (--quick: headers and keys only)", runVerify},
 		"decrypt": {"recover plaintext offline, from the store or a raw object file", runDecrypt},
 		"admin":   {"manage users, groups and policies, offline or through a server", runAdmin},
+		"audit":   {"verify the audit log's chains and signatures, or report who accessed what", runAudit},
 	}
 }
 

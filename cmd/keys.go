@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cloakproxy/cloak/audit"
 	"github.com/cloakproxy/cloak/backend"
 	"github.com/cloakproxy/cloak/bulk"
 	"github.com/cloakproxy/cloak/config"
@@ -65,6 +66,15 @@ type keysCmd struct {
 	file     string
 	passFile string
 	args     []string
+
+	// act is what the subcommand did, for the audit record.
+	act audit.Record
+}
+
+// auditedKeys are the subcommands recorded in the audit log: every one
+// that changes keys.
+var auditedKeys = map[string]bool{
+	"rotate": true, "create": true, "rewrap": true, "retire": true, "shred": true, "import": true,
 }
 
 // runKeys is "cloak keys SUBCOMMAND [flags]".
@@ -97,11 +107,39 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	k.cfg, k.args = cfg, fs.Args()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := sub.run(ctx, k); err != nil {
+	err = sub.run(ctx, k)
+	if err != nil {
 		fmt.Fprintf(stderr, "cloak keys %s: %v\n", k.name, err)
+	}
+	if auditedKeys[k.name] {
+		if aerr := k.record(ctx, err); aerr != nil {
+			fmt.Fprintf(stderr, "cloak keys %s: the act was not recorded in the audit log: %v\n", k.name, aerr)
+			return 1
+		}
+	}
+	if err != nil {
 		return 1
 	}
 	return 0
+}
+
+// record writes the audit record of the act, failed or not.
+func (k *keysCmd) record(ctx context.Context, failure error) error {
+	rec := k.act
+	rec.Action = "keys " + k.name
+	if rec.Bucket == "" {
+		rec.Bucket = k.bucket
+	}
+	if failure != nil {
+		rec.Code = "Failed"
+		rec.Detail = strings.TrimSpace(rec.Detail + " failed: " + failure.Error())
+	}
+	p, err := k.provider(context.WithoutCancel(ctx))
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	return auditAdmin(context.WithoutCancel(ctx), k.cfg, p, rec)
 }
 
 func keysUsage(w io.Writer) {
@@ -354,6 +392,7 @@ func keysRotate(ctx context.Context, k *keysCmd) error {
 	if err != nil {
 		return err
 	}
+	k.act.KeyID, k.act.KeyVersion = r.ID, r.Version
 	fmt.Fprintf(k.stdout, "%s version %d is now active for new writes%s.\n", r.ID, r.Version, forBucket(k.bucket))
 	fmt.Fprintf(k.stdout, "Running servers sharing this %s switch within %s (keys.reload_interval).\n"+
 		"Existing objects stay under their versions until 'cloak keys rewrap'.\n",
@@ -391,6 +430,7 @@ func keysCreate(ctx context.Context, k *keysCmd) error {
 	if err != nil {
 		return err
 	}
+	k.act.KeyID, k.act.KeyVersion = r.ID, r.Version
 	fmt.Fprintf(k.stdout, "Bucket %s now has its own key %s (version %d) for new writes.\n"+
 		"Objects already in it keep their key until 'cloak keys rewrap --bucket %s'.\n",
 		k.bucket, r.ID, r.Version, k.bucket)
@@ -430,6 +470,10 @@ func keysRewrap(ctx context.Context, k *keysCmd) error {
 				Target: proxy.KeyRef{ID: id, Version: v}, FromVersion: uint32(k.from)})
 		})
 	fmt.Fprintf(k.stdout, "rewrap %s\n", sum)
+	k.act.Detail = "rewrap " + sum.String()
+	if k.from != 0 {
+		k.act.Detail += fmt.Sprintf(" (from version %d)", k.from)
+	}
 	printFailures(k.stdout, sum)
 	if err != nil {
 		if !sum.Complete {
@@ -480,6 +524,7 @@ func keysRetire(ctx context.Context, k *keysCmd) error {
 		id = p.defaultID()
 	}
 	ref := proxy.KeyRef{ID: id, Version: uint32(v)}
+	k.act.KeyID, k.act.KeyVersion = id, uint32(v)
 	usage, err := k.scanUsage(ctx, p)
 	if err != nil {
 		return fmt.Errorf("scan before retiring: %w", err)
@@ -493,6 +538,9 @@ func keysRetire(ctx context.Context, k *keysCmd) error {
 	if usage.damaged > 0 && !k.force {
 		return fmt.Errorf("%d objects have envelopes that cannot be read, so the scan cannot "+
 			"prove the version unused; retire with --force to go ahead", usage.damaged)
+	}
+	if inUse > 0 {
+		k.act.Detail = fmt.Sprintf("forced: %d objects and uploads made unreadable", inUse)
 	}
 	if err := p.retire(ctx, id, uint32(v)); err != nil {
 		return err
@@ -529,9 +577,13 @@ func keysShred(ctx context.Context, k *keysCmd) error {
 	}
 	defer p.close()
 	rows, err := p.shred(ctx, k.bucket)
+	var destroyed []string
 	for _, r := range rows {
 		fmt.Fprintf(k.stdout, "destroyed %s version %s (%s)\n", r.ID, versionText(r.Version), r.State)
+		destroyed = append(destroyed, r.ID+" version "+versionText(r.Version))
+		k.act.KeyID = r.ID
 	}
+	k.act.Detail = "destroyed " + strings.Join(destroyed, ", ")
 	if err != nil {
 		return err
 	}
@@ -619,7 +671,9 @@ func keysImport(_ context.Context, k *keysCmd) error {
 	if err != nil {
 		return err
 	}
+	k.act.Detail = fmt.Sprintf("from %s: %d key versions added", k.file, res.Added)
 	if res.Created {
+		k.act.Detail = "restored the key ring from " + k.file
 		fmt.Fprintf(k.stdout, "Restored the key ring %s from %s.\n", k.cfg.KeyRing, k.file)
 	} else {
 		fmt.Fprintf(k.stdout, "Added %d key versions from %s to %s.\n", res.Added, k.file, k.cfg.KeyRing)

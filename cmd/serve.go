@@ -65,7 +65,16 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "Created a new key ring at %s. Back it up and keep it apart from the data:\n"+
 			"without it nothing stored through Cloak can be decrypted.\n", cfg.KeyRing)
 	}
-	wrapper := serveKeys(ctx, cfg, prov, log)
+	mon := newMonitor(cfg, store, prov, log)
+	defer func() {
+		if err := mon.close(); err != nil {
+			log.Error("closing the audit log", slog.String("error", err.Error()))
+		}
+	}()
+	wrapper := serveKeys(ctx, cfg, prov, log, mon)
+	if err := mon.openAudit(ctx, cfg, prov, store, stdout, log); err != nil {
+		return err
+	}
 	root, err := rootCredentials(ctx, cfg, wrapper, stdout)
 	if err != nil {
 		return err
@@ -80,9 +89,17 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		Region: cfg.S3.Region, Domains: cfg.S3.Domains,
 		Migrating: cfg.IsMigrating, Logger: log,
 		Access: users, AuthLimiter: authLimiter(cfg),
+		Observer: mon, ReservedBuckets: reservedBuckets(cfg),
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.Metrics.Listen != "" {
+		addr, err := mon.serveMetrics(ctx, cfg.Metrics.Listen, log)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		fmt.Fprintf(stdout, "Metrics on http://%s/metrics (health: /healthz, /readyz)\n", addr)
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -104,12 +121,14 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 // keys" elsewhere: a rotation takes effect on the next write, and any
 // change (a shred above all) empties the cache, so a destroyed key stops
 // opening objects within the watch interval.
-func serveKeys(ctx context.Context, cfg *config.Config, prov keyProvider, log *slog.Logger) crypto.KeyWrapper {
-	var wrapper crypto.KeyWrapper = prov
+func serveKeys(ctx context.Context, cfg *config.Config, prov keyProvider, log *slog.Logger,
+	mon *monitor) crypto.KeyWrapper {
+	wrapper := mon.timeKeys(prov)
 	purge := func() {}
 	if cfg.Keys.CacheSize > 0 {
-		cache := keys.NewCache(prov, cfg.Keys.CacheSize, time.Duration(cfg.Keys.CacheTTL))
+		cache := keys.NewCache(wrapper, cfg.Keys.CacheSize, time.Duration(cfg.Keys.CacheTTL))
 		wrapper, purge = cache, cache.Purge
+		mon.cache.Store(cache)
 	}
 	changed := func() {
 		purge()

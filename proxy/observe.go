@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,9 +18,10 @@ type Observer interface {
 	// Admit is called when a request arrives, before anything else. A
 	// non-nil error refuses the request with 503 ServiceUnavailable (the
 	// audit log uses it to refuse requests it could not record).
-	Admit() error
-	// Done is called once per request, after its response, with what
-	// the request did. s is not used after Done returns.
+	Admit(r *http.Request) error
+	// Done is called once per request, refused or not, after its
+	// response, with what the request did. s is not used after Done
+	// returns.
 	Done(s *Summary)
 }
 
@@ -61,6 +63,8 @@ type Summary struct {
 	KeyVersion uint32
 	// Tampered reports stored data that failed authentication.
 	Tampered bool
+	// Admitted is false for a request the Observer refused.
+	Admitted bool
 }
 
 // usage collects what a request's handlers did that the pipeline cannot
@@ -160,7 +164,7 @@ func (rq *request) summary() *Summary {
 		RequestID: rq.id, Time: rq.start, Duration: time.Since(rq.start),
 		User: rq.user, Source: rq.r.RemoteAddr, Op: string(rq.s3.Op), Method: rq.r.Method,
 		Bucket: rq.s3.Bucket, Key: rq.s3.Key, BytesOut: rq.w.bytes,
-		Status: rq.w.status(), Code: rq.w.s3Code, Tampered: rq.tampered,
+		Status: rq.w.status(), Code: rq.w.s3Code, Tampered: rq.tampered, Admitted: rq.admitted,
 	}
 	if rq.auth != nil {
 		s.AccessKey = rq.auth.Credential.AccessKey

@@ -56,6 +56,9 @@ type Options struct {
 	// Observer, when set, is told of every request (audit, alerts,
 	// metrics) and may refuse requests.
 	Observer Observer
+	// ReservedBuckets are buckets of the store that clients can neither
+	// list nor reach (AccessDenied): the audit log's.
+	ReservedBuckets []string
 }
 
 // Defaults of Options. 16 MiB covers the single PUTs of the common clients
@@ -124,6 +127,8 @@ type request struct {
 	// usage collects the master key used and the bytes sealed and
 	// opened; it is also in the request's context.
 	usage *usage
+	// admitted is set once the Observer let the request in.
+	admitted bool
 }
 
 // handler serves one operation. It writes the response on success and
@@ -166,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rq.w.Header().Set("X-Amz-Request-Id", rq.id)
 	rq.w.Header().Set("Server", "Cloak")
-	err := s.admit()
+	err := s.admit(rq)
 	if err == nil {
 		err = s.serve(withUsage(r.Context(), rq.usage), rq)
 	}
@@ -186,13 +191,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit asks the observer whether a request may be served.
-func (s *Server) admit() error {
-	if s.opts.Observer == nil {
-		return nil
+func (s *Server) admit(rq *request) error {
+	if s.opts.Observer != nil {
+		if err := s.opts.Observer.Admit(rq.r); err != nil {
+			return errNotRecorded.WithCause(err)
+		}
 	}
-	if err := s.opts.Observer.Admit(); err != nil {
-		return errNotRecorded.WithCause(err)
-	}
+	rq.admitted = true
 	return nil
 }
 
@@ -257,6 +262,9 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	}
 	if isInternal(rq.s3.Key) || (rq.s3.CopySource != nil && isInternal(rq.s3.CopySource.Key)) {
 		return errReservedKey
+	}
+	if s.reserved(rq.s3.Bucket) || (rq.s3.CopySource != nil && s.reserved(rq.s3.CopySource.Bucket)) {
+		return errReservedBucket
 	}
 	h := s.handlers()[rq.s3.Op]
 	if h == nil {

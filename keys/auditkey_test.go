@@ -67,3 +67,31 @@ func TestAuditSigningKey(t *testing.T) {
 		t.Fatalf("left behind %v", entries)
 	}
 }
+
+func TestAuditSigningKeySurvivesRotationAndRetirement(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ring, _, err := OpenRing(filepath.Join(dir, "keyring"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "audit-key.json")
+	key, _, err := AuditSigningKey(ctx, path, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ring.Rotate(""); err != nil {
+		t.Fatal(err)
+	}
+	// Opening it again moves it onto version 2, so version 1 can go.
+	if again, _, err := AuditSigningKey(ctx, path, ring); err != nil || !again.Equal(key) {
+		t.Fatalf("after rotation: %v", err)
+	}
+	if err := ring.Retire(DefaultKeyID, 1); err != nil {
+		t.Fatal(err)
+	}
+	again, created, err := AuditSigningKey(ctx, path, ring)
+	if err != nil || created || !again.Equal(key) {
+		t.Fatalf("after retiring version 1: created %v err %v", created, err)
+	}
+}

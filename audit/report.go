@@ -160,10 +160,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	listRecords(tw, "Possible tampering (stored data failed authentication)", rep.Tampering)
 	if len(rep.Admin) > 0 {
 		fmt.Fprintf(tw, "\nAdministrative acts (%d)\n", len(rep.Admin))
-		fmt.Fprintln(tw, "TIME\tWRITER\tACTION\tBUCKET\tKEY ID\tVERSION\tDETAIL")
+		fmt.Fprintln(tw, "TIME\tUSER\tHOST\tACTION\tBUCKET\tKEY ID\tVERSION\tDETAIL")
 		for _, r := range rep.Admin {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Time.UTC().Format(time.RFC3339),
-				r.Writer, r.Action, orDash(r.Bucket), orDash(r.KeyID), r.KeyVersion, r.Detail)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Time.UTC().Format(time.RFC3339),
+				orDash(r.User), orDash(r.Source), r.Action, orDash(r.Bucket), orDash(r.KeyID),
+				r.KeyVersion, orDash(r.Detail))
 		}
 	}
 	if rep.Malformed > 0 {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -238,6 +239,19 @@ func TestServe_AuditAlertsAndMetrics(t *testing.T) {
 	must(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("mp"),
 		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{
 			Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}}))
+	must(c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: b}))
+	must(c.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: b}))
+	must(c.ListObjects(ctx, &s3.ListObjectsInput{Bucket: b}))
+	up2, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("mp2")})
+	must(up2, err)
+	must(c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: aws.String("mp2"),
+		UploadId: up2.UploadId, PartNumber: aws.Int32(1), CopySource: aws.String("docs/a")}))
+	must(c.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: aws.String("mp2"), UploadId: up2.UploadId}))
+	must(c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: b}))
+	must(c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String("mp2"),
+		UploadId: up2.UploadId}))
+	must(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("empty")}))
+	must(c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("empty")}))
 	must(c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("copy")}))
 	must(c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: b, Delete: &types.Delete{
 		Objects: []types.ObjectIdentifier{{Key: aws.String("mp")}}}}))
@@ -320,9 +334,25 @@ func TestServe_AuditAlertsAndMetrics(t *testing.T) {
 		!strings.Contains(vout.String(), "2 chains verified") {
 		t.Fatalf("verify after rotate exit %d:\n%s%s", code, vout.String(), verr.String())
 	}
+	// Shredding a bucket is recorded, as docs/KEYS.md promises.
+	for _, args := range [][]string{{"keys", "create", "--bucket", "matter"},
+		{"keys", "shred", "--bucket", "matter", "--confirm", "matter"}} {
+		if code := Main(append(args, "--data", data), &kout, &kerr); code != 0 {
+			t.Fatalf("%v: %s", args, kerr.String())
+		}
+	}
 	rep = auditReportJSON(t, data)
-	if len(rep.Admin) != 1 || rep.Admin[0].Action != "keys rotate" || rep.Admin[0].KeyVersion != 2 {
-		t.Errorf("admin acts %+v", rep.Admin)
+	var acts []string
+	for _, a := range rep.Admin {
+		acts = append(acts, fmt.Sprintf("%s %s %s v%d %s", a.Action, a.Bucket, a.KeyID, a.KeyVersion, a.Detail))
+	}
+	want := []string{"keys rotate  cloak-master v2 ", "keys create matter bucket/matter v1 ",
+		"keys shred matter bucket/matter v0 destroyed bucket/matter version 1"}
+	if strings.Join(acts, "\n") != strings.Join(want, "\n") {
+		t.Errorf("admin acts:\n%s\nwant:\n%s", strings.Join(acts, "\n"), strings.Join(want, "\n"))
+	}
+	if code := Main([]string{"audit", "verify", "--data", data}, &vout, &verr); code != 0 {
+		t.Fatalf("verify after shred: %s%s", vout.String(), verr.String())
 	}
 
 	// No secret anywhere: audit files, alerts, what serve printed.
@@ -379,7 +409,8 @@ func checkAuditRecords(t *testing.T, data string) {
 	}
 	for _, op := range []string{"CreateBucket", "PutObject", "GetObject", "HeadObject", "ListObjectsV2",
 		"ListBuckets", "CopyObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
-		"DeleteObject", "DeleteObjects"} {
+		"DeleteObject", "DeleteObjects", "HeadBucket", "GetBucketLocation", "ListObjects",
+		"UploadPartCopy", "ListParts", "ListMultipartUploads", "AbortMultipartUpload", "DeleteBucket"} {
 		recs := byAction[op]
 		if len(recs) == 0 {
 			t.Errorf("no audit record for %s", op)

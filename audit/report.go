@@ -151,7 +151,8 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "USER\tBUCKET\tREQUESTS\tDOWNLOADS\tUPLOADS\tDELETIONS\tDENIED\tERRORS\tBYTES OUT\tBYTES IN")
+	fmt.Fprintln(tw, "USER\tBUCKET\tREQUESTS\tDOWNLOADS\tUPLOADS\tDELETIONS\tDENIED\tERRORS"+
+		"\tBYTES OUT\tBYTES IN")
 	for _, a := range rep.Accesses {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", a.User, orDash(a.Bucket),
 			a.Requests, a.Downloads, a.Uploads, a.Deletions, a.Denied, a.Errors, a.BytesOut, a.BytesIn)
@@ -181,7 +182,8 @@ func listRecords(w io.Writer, title string, list []Record) {
 	fmt.Fprintln(w, "TIME\tUSER\tSOURCE\tACTION\tBUCKET\tKEY\tSTATUS\tCODE")
 	for _, r := range list {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Time.UTC().Format(time.RFC3339),
-			orDash(r.User), r.Source, r.Action, orDash(r.Bucket), orDash(r.Key), r.Status, orDash(r.Code))
+			orDash(r.User), r.Source, r.Action, orDash(r.Bucket), orDash(r.Key), r.Status,
+			orDash(r.Code))
 	}
 }
 

@@ -129,7 +129,8 @@ func Verify(srcs []Source, opts VerifyOptions) *Result {
 			}
 			rec, err := ParseRecord(line)
 			if err != nil {
-				res.Problems = append(res.Problems, Problem{Source: src.Name, Line: n, Message: err.Error()})
+				res.Problems = append(res.Problems,
+					Problem{Source: src.Name, Line: n, Message: err.Error()})
 				continue
 			}
 			c := chains[rec.Writer]
@@ -157,7 +158,8 @@ func Verify(srcs []Source, opts VerifyOptions) *Result {
 }
 
 // check verifies one record against its chain.
-func (c *chainState) check(res *Result, src string, n int, line []byte, rec *Record, trusted map[string]bool) {
+func (c *chainState) check(res *Result, src string, n int, line []byte, rec *Record,
+	trusted map[string]bool) {
 	at := fmt.Sprintf("%s:%d", src, n)
 	bad := func(format string, args ...any) {
 		res.Problems = append(res.Problems, Problem{Source: src, Line: n, Writer: rec.Writer,

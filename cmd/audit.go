@@ -78,7 +78,8 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 }
 
 func auditUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: cloak audit <command> [flags] [FILE|DIR ...]   (each takes the flags of cloak serve too)")
+	fmt.Fprintln(w, "Usage: cloak audit <command> [flags] [FILE|DIR ...]")
+	fmt.Fprintln(w, "       (each command takes the flags of cloak serve too)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "  verify      check the chains and checkpoint signatures [--public-key K] [--live]")
 	fmt.Fprintln(w, "  report      who accessed what: --since 24h [--user U] [--bucket B] [--json]")

@@ -37,8 +37,9 @@ func writerID(role string) string {
 // openAudit opens the audit log for a writer: the signing key (created
 // on first use, wrapped by wrapper) and the configured sinks. It returns
 // nil when the audit log is off. created reports a new signing key.
-func openAudit(ctx context.Context, cfg *config.Config, wrapper crypto.KeyWrapper, store backend.Store,
-	role string, stdout io.Writer, log *slog.Logger) (l *audit.Logger, pub ed25519.PublicKey, created bool, err error) {
+func openAudit(ctx context.Context, cfg *config.Config, wrapper crypto.KeyWrapper,
+	store backend.Store, role string, stdout io.Writer, log *slog.Logger,
+) (l *audit.Logger, pub ed25519.PublicKey, created bool, err error) {
 	if !cfg.AuditEnabled() {
 		return nil, nil, false, nil
 	}
@@ -74,7 +75,8 @@ func openAudit(ctx context.Context, cfg *config.Config, wrapper crypto.KeyWrappe
 			closeAll()
 			return nil, nil, false, fmt.Errorf("audit bucket: %w", err)
 		}
-		sinks = append(sinks, audit.NewObjectSink(auditStore{store}, cfg.Audit.Bucket, auditPrefix, writer))
+		sinks = append(sinks,
+			audit.NewObjectSink(auditStore{store}, cfg.Audit.Bucket, auditPrefix, writer))
 	}
 	l, err = audit.New(audit.Options{Writer: writer, Key: key, Sinks: sinks,
 		CheckpointEvery:    cfg.Audit.CheckpointRecords,
@@ -102,7 +104,8 @@ func ensureBucket(ctx context.Context, store backend.Store, bucket string) error
 // needs Action ("keys rotate") and what the act touched (Bucket, KeyID,
 // KeyVersion, Detail); the kind, time, the operating system user and the
 // host are filled in. Nothing is recorded when the audit log is off.
-func auditAdmin(ctx context.Context, cfg *config.Config, wrapper crypto.KeyWrapper, rec audit.Record) error {
+func auditAdmin(ctx context.Context, cfg *config.Config, wrapper crypto.KeyWrapper,
+	rec audit.Record) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l, _, _, err := openAudit(ctx, cfg, wrapper, nil, "admin", os.Stdout, quiet)
 	if err != nil {

@@ -190,9 +190,9 @@ func (m *monitor) Done(s *proxy.Summary) {
 	m.bytes.Add(float64(s.BytesOut), "out")
 	m.crypt.Add(float64(s.Sealed), "sealed")
 	m.crypt.Add(float64(s.Opened), "opened")
-	ev := alerts.Event{Time: s.Time.Add(s.Duration), RequestID: s.RequestID, User: s.User, Source: s.Source,
-		Action: s.Op, Bucket: s.Bucket, Key: s.Key, Denied: audit.IsDenied(s.Status, s.Code),
-		Tampered: s.Tampered}
+	ev := alerts.Event{Time: s.Time.Add(s.Duration), RequestID: s.RequestID, User: s.User,
+		Source: s.Source, Action: s.Op, Bucket: s.Bucket, Key: s.Key,
+		Denied: audit.IsDenied(s.Status, s.Code), Tampered: s.Tampered}
 	if s.Op == "GetObject" && s.Status/100 == 2 {
 		ev.Downloaded = s.BytesOut
 	}

@@ -117,7 +117,8 @@ func init() {
 }
 
 var auditFields = []*field{
-	{"audit.sinks", listKind, true, "audit `sinks`: file, stdout, backend, comma-separated; none for off",
+	{"audit.sinks", listKind, true,
+		"audit `sinks`: file, stdout, backend, comma-separated; none for off",
 		func(c *Config) any { return &c.Audit.Sinks }},
 	{"audit.file", stringKind, true, "audit log `file`; default <data>/audit/audit.log",
 		func(c *Config) any { return &c.Audit.File }},
@@ -133,17 +134,21 @@ var auditFields = []*field{
 		func(c *Config) any { return &c.Audit.CheckpointInterval }},
 	{"audit.key_file", stringKind, true, "audit signing key `file`; default <data>/audit-key.json",
 		func(c *Config) any { return &c.Audit.KeyFile }},
-	{"alerts.denied_per_minute", intKind, true, "alert above this many denied `requests` a minute per user or source",
+	{"alerts.denied_per_minute", intKind, true,
+		"alert above this many denied `requests` a minute per user or source",
 		func(c *Config) any { return &c.Alerts.DeniedPerMinute }},
-	{"alerts.download_bytes_per_hour", intKind, true, "alert above this many `bytes` downloaded an hour per user",
+	{"alerts.download_bytes_per_hour", intKind, true,
+		"alert above this many `bytes` downloaded an hour per user",
 		func(c *Config) any { return &c.Alerts.DownloadBytesPerHour }},
 	{"alerts.tampering", boolKind, true, "alert on stored data that fails authentication",
 		func(c *Config) any { return &c.Alerts.Tampering }},
-	{"alerts.allowed_networks", listKind, true, "alert on requests from outside these `CIDRs`, comma-separated",
+	{"alerts.allowed_networks", listKind, true,
+		"alert on requests from outside these `CIDRs`, comma-separated",
 		func(c *Config) any { return &c.Alerts.AllowedNetworks }},
 	{"alerts.webhook", stringKind, true, "`URL` that receives alerts as JSON POSTs",
 		func(c *Config) any { return &c.Alerts.Webhook }},
-	{"metrics.listen", stringKind, true, "serve /metrics, /healthz and /readyz on `host:port` (plain HTTP); empty: off",
+	{"metrics.listen", stringKind, true,
+		"serve /metrics, /healthz and /readyz on `host:port` (plain HTTP); empty: off",
 		func(c *Config) any { return &c.Metrics.Listen }},
 }
 

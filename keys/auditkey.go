@@ -33,7 +33,8 @@ var auditKeyContext = crypto.WrapContext{Key: "cloak/audit-signing-key"}
 // Provider whose active key is not the one the key is wrapped under, the
 // key is rewrapped under the active one, so that retiring old versions
 // after a rotation does not lose it.
-func AuditSigningKey(ctx context.Context, path string, ring crypto.KeyWrapper) (ed25519.PrivateKey, bool, error) {
+func AuditSigningKey(ctx context.Context, path string, ring crypto.KeyWrapper,
+) (ed25519.PrivateKey, bool, error) {
 	key, err := readAuditKey(ctx, path, ring)
 	if err == nil {
 		if err := rewrapAuditKey(ctx, path, ring, key); err != nil {
@@ -99,7 +100,8 @@ func readAuditKey(ctx context.Context, path string, ring crypto.KeyWrapper) (ed2
 
 // rewrapAuditKey wraps key under ring's active master key when the file
 // at path holds it under another one.
-func rewrapAuditKey(ctx context.Context, path string, ring crypto.KeyWrapper, key ed25519.PrivateKey) error {
+func rewrapAuditKey(ctx context.Context, path string, ring crypto.KeyWrapper,
+	key ed25519.PrivateKey) error {
 	p, ok := ring.(Provider)
 	if !ok {
 		return nil

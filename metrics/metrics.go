@@ -203,7 +203,8 @@ func (c *CounterVec) write(w *bufio.Writer) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		s := c.series[k]
-		fmt.Fprintf(w, "%s%s %s\n", c.n, c.labelText(s.values), formatFloat(math.Float64frombits(s.bits.Load())))
+		v := math.Float64frombits(s.bits.Load())
+		fmt.Fprintf(w, "%s%s %s\n", c.n, c.labelText(s.values), formatFloat(v))
 	}
 	c.mu.RUnlock()
 }
@@ -288,7 +289,8 @@ type histSeries struct {
 }
 
 // DefaultLatencyBuckets are bounds in seconds from 1 ms to 60 s.
-var DefaultLatencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+var DefaultLatencyBuckets = []float64{
+	.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 // Histogram registers a histogram family with ascending bucket bounds.
 func (r *Registry) Histogram(name, help string, bounds []float64, labels ...string) *HistogramVec {
@@ -339,7 +341,8 @@ func (h *HistogramVec) get(values []string) *histSeries {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s = h.series[k]; s == nil {
-		s = &histSeries{values: append([]string(nil), values...), counts: make([]uint64, len(h.bounds)+1)}
+		s = &histSeries{values: append([]string(nil), values...),
+			counts: make([]uint64, len(h.bounds)+1)}
 		h.series[k] = s
 	}
 	return s

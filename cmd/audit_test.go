@@ -510,3 +510,43 @@ func testSigningKey(t *testing.T) ed25519.PrivateKey {
 	}
 	return k
 }
+
+// TestAuditStdoutSinkVerifies opens the audit log as serve does with the
+// stdout and file sinks and checks that both hold the same verifiable
+// chain.
+func TestAuditStdoutSinkVerifies(t *testing.T) {
+	data := t.TempDir()
+	cfg, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError),
+		[]string{"--data", data, "--audit-sinks", "stdout,file"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, _, err := openProvider(context.Background(), cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.close()
+	var stdout bytes.Buffer
+	l, pub, created, err := openAudit(context.Background(), cfg, prov, nil, "serve", &stdout, quietLog())
+	if err != nil || !created {
+		t.Fatalf("open: created %v, %v", created, err)
+	}
+	for i := range 3 {
+		l.Log(audit.Record{Action: "GetObject", Bucket: "b", Key: fmt.Sprint(i), Status: 200})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(cfg.AuditFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(file, stdout.Bytes()) {
+		t.Fatalf("stdout and file differ:\n%s\n%s", stdout.String(), file)
+	}
+	res := audit.Verify([]audit.Source{{Name: "stdout", Data: stdout.Bytes()}},
+		audit.VerifyOptions{Trusted: []ed25519.PublicKey{pub}})
+	if !res.OK() || res.Chains[0].Records != 4 {
+		t.Fatalf("problems %v chains %+v", res.Problems, res.Chains)
+	}
+}

@@ -385,3 +385,57 @@ func writeLogF(f *testing.F) []string {
 	_ = l.Close()
 	return strings.Split(strings.TrimSpace(sink.buf.String()), "\n")
 }
+
+// blockingSink holds every Write until released.
+type blockingSink struct {
+	release chan struct{}
+	memSink
+}
+
+func (b *blockingSink) Name() string { return "blocking" }
+func (b *blockingSink) Write(p []byte) error {
+	<-b.release
+	return b.memSink.Write(p)
+}
+
+func TestHungSinkDoesNotStallOthers(t *testing.T) {
+	hung := &blockingSink{release: make(chan struct{})}
+	fast := &memSink{}
+	l, err := New(Options{Writer: "w", Key: newKey(t), Sinks: []Sink{hung, fast}, MaxPending: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In rounds of 10 records (about 2 KB), so that the fast sink never
+	// falls behind by MaxPending while the hung one does.
+	for round := range 4 {
+		for i := range 10 {
+			l.Log(Record{Action: "GetObject", Key: fmt.Sprint(round*10 + i), Status: 200})
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, _, _ := l.Stats()
+			if st[1].Written == uint64(10*(round+1)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the fast sink stalled behind the hung one: %+v", st)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if st, _, _ := l.Stats(); st[0].Dropped == 0 || st[1].Dropped != 0 {
+		t.Fatalf("drops: hung %d, fast %d", st[0].Dropped, st[1].Dropped)
+	}
+	close(hung.release)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := l.Stats()
+	res := Verify([]Source{{Name: "hung", Data: hung.buf.Bytes()}}, VerifyOptions{})
+	if res.OK() {
+		t.Fatal("the hung sink's log verifies despite its dropped lines")
+	}
+	if st[0].Written+st[0].Dropped != 41 {
+		t.Fatalf("hung sink: %+v", st[0])
+	}
+}

@@ -54,8 +54,9 @@ type Options struct {
 	// it), unless Required is set: then Log waits up to a second.
 	QueueSize int
 	Required  bool
-	// MaxPending bounds the bytes kept for a sink that is failing, to be
-	// written once it recovers; beyond it the oldest are dropped.
+	// MaxPending bounds the bytes kept for a sink that is failing or
+	// slow, to be written once it recovers; lines beyond it are dropped
+	// for that sink (and counted), which verify then shows as a gap.
 	// Default 32 MiB.
 	MaxPending int
 	// Log receives sink failures; slog.Default when nil.
@@ -72,9 +73,9 @@ const (
 	DefaultMaxPending         = 32 << 20
 )
 
-// Logger writes records to its sinks from one goroutine, chaining and
-// checkpointing them. Log is safe for concurrent use and does not wait
-// for the sinks.
+// Logger chains records in one goroutine and hands their lines to each
+// sink's own goroutine, so that a slow or hung sink delays no other. Log
+// is safe for concurrent use and does not wait for the sinks.
 type Logger struct {
 	opts  Options
 	queue chan Record
@@ -82,26 +83,40 @@ type Logger struct {
 	done  chan struct{}
 	once  sync.Once
 
-	// Owned by the writing goroutine.
+	// Owned by the chaining goroutine.
 	seq            uint64
 	prev           string
 	sinceCheck     int
 	lastCheckpoint time.Time
-	sinks          []*sinkState
 
+	sinks   []*sinkState
 	dropped atomic.Uint64 // records dropped because the queue was full
 }
 
-// sinkState is one sink with the lines it has not stored yet.
+// sinkState is one sink, the lines it has not stored yet and its
+// goroutine's state.
 type sinkState struct {
-	sink    Sink
+	sink  Sink
+	max   int
+	log   *slog.Logger
+	now   func() time.Time
+	wake  chan struct{} // lines were added
+	final chan struct{} // closed when the chain is complete: write all, stop
+	done  chan struct{} // closed when the goroutine has stopped
+
+	mu      sync.Mutex
 	pending bytes.Buffer
+	lines   int
 	since   time.Time // when the oldest pending line was added
+
 	failing atomic.Bool
 	written atomic.Uint64 // lines stored
 	failed  atomic.Uint64 // failed writes
-	dropped atomic.Uint64 // lines dropped after MaxPending
-	lines   int           // lines in pending
+	dropped atomic.Uint64 // lines dropped while pending was full
+
+	// Owned by the sink's goroutine.
+	retryAt time.Time
+	backoff time.Duration
 }
 
 // New starts a Logger. Close it to write the final checkpoint.
@@ -129,8 +144,11 @@ func New(opts Options) (*Logger, error) {
 	}
 	l := &Logger{opts: opts, queue: make(chan Record, opts.QueueSize),
 		stop: make(chan struct{}), done: make(chan struct{}), lastCheckpoint: opts.Now()}
-	for _, s := range opts.Sinks {
-		l.sinks = append(l.sinks, &sinkState{sink: s})
+	for _, sk := range opts.Sinks {
+		s := &sinkState{sink: sk, max: opts.MaxPending, log: opts.Log, now: opts.Now,
+			wake: make(chan struct{}, 1), final: make(chan struct{}), done: make(chan struct{})}
+		l.sinks = append(l.sinks, s)
+		go s.run()
 	}
 	go l.run()
 	return l, nil
@@ -191,7 +209,7 @@ type SinkStats struct {
 	Healthy bool
 	Written uint64 // lines stored
 	Failed  uint64 // failed writes
-	Dropped uint64 // lines lost while the sink was failing
+	Dropped uint64 // lines lost because the sink fell too far behind
 }
 
 // Stats returns the state of each sink, the records dropped because the
@@ -204,14 +222,15 @@ func (l *Logger) Stats() (sinks []SinkStats, dropped uint64, queued int) {
 	return sinks, l.dropped.Load(), len(l.queue)
 }
 
-// Close writes what is queued and a final checkpoint, and closes the
-// sinks. It returns the first sink error of the final writes.
+// Close writes what is queued and a final checkpoint, waits for each sink
+// to store (or fail to store) its lines, and closes the sinks.
 func (l *Logger) Close() error {
 	l.once.Do(func() { close(l.stop) })
 	<-l.done
 	var errs []error
 	for _, s := range l.sinks {
-		if s.pending.Len() > 0 {
+		<-s.done
+		if s.lines > 0 {
 			errs = append(errs, fmt.Errorf("audit sink %s: %d lines not stored", s.sink.Name(), s.lines))
 		}
 		if err := s.sink.Close(); err != nil {
@@ -221,7 +240,7 @@ func (l *Logger) Close() error {
 	return errors.Join(errs...)
 }
 
-// run is the writing goroutine.
+// run is the chaining goroutine.
 func (l *Logger) run() {
 	defer close(l.done)
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -231,16 +250,18 @@ func (l *Logger) run() {
 		case r := <-l.queue:
 			l.append(r)
 			l.drain(512)
-			l.flush(false)
+			l.wakeSinks()
 		case <-tick.C:
 			if l.sinceCheck > 0 && l.opts.Now().Sub(l.lastCheckpoint) >= l.opts.CheckpointInterval {
 				l.checkpoint(false)
+				l.wakeSinks()
 			}
-			l.flush(false)
 		case <-l.stop:
 			l.drain(cap(l.queue))
 			l.checkpoint(true)
-			l.flush(true)
+			for _, s := range l.sinks {
+				close(s.final)
+			}
 			return
 		}
 	}
@@ -258,7 +279,16 @@ func (l *Logger) drain(n int) {
 	}
 }
 
-// append chains r and adds its line to every sink's pending bytes,
+func (l *Logger) wakeSinks() {
+	for _, s := range l.sinks {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// append chains r and adds its line to every sink's pending lines,
 // checkpointing when CheckpointEvery records have passed.
 func (l *Logger) append(r Record) {
 	l.seq++
@@ -275,17 +305,11 @@ func (l *Logger) append(r Record) {
 		return
 	}
 	l.prev = lineHash(line)
-	now := l.opts.Now()
 	for _, s := range l.sinks {
-		if s.pending.Len() == 0 {
-			s.since = now
-		}
-		s.pending.Write(line)
-		s.pending.WriteByte('\n')
-		s.lines++
+		s.add(line)
 	}
 	if r.Kind == KindCheckpoint {
-		l.sinceCheck, l.lastCheckpoint = 0, now
+		l.sinceCheck, l.lastCheckpoint = 0, l.opts.Now()
 		return
 	}
 	l.sinceCheck++
@@ -302,54 +326,87 @@ func (l *Logger) checkpoint(final bool) {
 	l.append(r)
 }
 
-// flush gives each sink its pending lines when they are due (all of
-// them when force is set).
-func (l *Logger) flush(force bool) {
-	now := l.opts.Now()
-	for _, s := range l.sinks {
-		if s.pending.Len() == 0 {
-			continue
-		}
-		if b, ok := s.sink.(BatchingSink); ok && !force {
-			size, delay := b.Batch()
-			if s.pending.Len() < size && now.Sub(s.since) < delay {
-				continue
-			}
-		}
-		l.write(s)
-	}
-}
-
-func (l *Logger) write(s *sinkState) {
-	if err := s.sink.Write(s.pending.Bytes()); err != nil {
-		s.failed.Add(1)
-		if !s.failing.Swap(true) {
-			l.opts.Log.Error("audit sink failed; keeping its records to retry",
-				slog.String("sink", s.sink.Name()), slog.String("error", err.Error()))
-		}
-		l.trim(s)
+// add appends a line to the sink's pending lines; beyond MaxPending (a
+// sink that fails or hangs) the line is dropped and counted.
+func (s *sinkState) add(line []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending.Len()+len(line)+1 > s.max {
+		s.dropped.Add(1)
 		return
 	}
-	if s.failing.Swap(false) {
-		l.opts.Log.Info("audit sink recovered", slog.String("sink", s.sink.Name()))
+	if s.lines == 0 {
+		s.since = s.now()
 	}
-	s.written.Add(uint64(s.lines))
-	s.pending.Reset()
-	s.lines = 0
+	s.pending.Write(line)
+	s.pending.WriteByte('\n')
+	s.lines++
 }
 
-// trim drops the oldest whole lines of a failing sink beyond MaxPending.
-func (l *Logger) trim(s *sinkState) {
-	for s.pending.Len() > l.opts.MaxPending {
-		line, err := s.pending.ReadBytes('\n')
-		if err != nil {
-			break
+// run is the sink's goroutine: it writes pending lines when they are
+// due, retrying a failing sink with backoff, until the chain is final.
+func (s *sinkState) run() {
+	defer close(s.done)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.wake:
+		case <-tick.C:
+		case <-s.final:
+			s.write(true)
+			return
 		}
-		_ = line
-		s.lines--
-		s.dropped.Add(1)
+		s.write(false)
 	}
-	if s.pending.Len() == 0 {
+}
+
+// write gives the sink its pending lines when they are due (at once
+// when force is set). Lines leave pending only once stored; lines added
+// meanwhile stay behind them.
+func (s *sinkState) write(force bool) {
+	now := s.now()
+	if !force && now.Before(s.retryAt) {
+		return
+	}
+	s.mu.Lock()
+	if s.lines == 0 {
+		s.mu.Unlock()
+		return
+	}
+	if b, ok := s.sink.(BatchingSink); ok && !force && !s.failing.Load() {
+		size, delay := b.Batch()
+		if s.pending.Len() < size && now.Sub(s.since) < delay {
+			s.mu.Unlock()
+			return
+		}
+	}
+	batch := bytes.Clone(s.pending.Bytes())
+	lines := s.lines
+	s.mu.Unlock()
+
+	if err := s.sink.Write(batch); err != nil {
+		s.failed.Add(1)
+		s.backoff = min(max(2*s.backoff, 250*time.Millisecond), 30*time.Second)
+		s.retryAt = s.now().Add(s.backoff)
+		if !s.failing.Swap(true) {
+			s.log.Error("audit sink failed; keeping its records to retry",
+				slog.String("sink", s.sink.Name()), slog.String("error", err.Error()))
+		}
+		return
+	}
+	s.backoff, s.retryAt = 0, time.Time{}
+	if s.failing.Swap(false) {
+		s.log.Info("audit sink recovered", slog.String("sink", s.sink.Name()))
+	}
+	s.written.Add(uint64(lines))
+	s.mu.Lock()
+	s.pending.Next(len(batch))
+	s.lines -= lines
+	if s.lines == 0 {
 		s.pending.Reset()
+	} else {
+		s.since = s.now()
 	}
+	s.mu.Unlock()
 }

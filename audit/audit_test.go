@@ -426,6 +426,9 @@ func TestHungSinkDoesNotStallOthers(t *testing.T) {
 	if st, _, _ := l.Stats(); st[0].Dropped == 0 || st[1].Dropped != 0 {
 		t.Fatalf("drops: hung %d, fast %d", st[0].Dropped, st[1].Dropped)
 	}
+	if err := l.Healthy(); err == nil || !strings.Contains(err.Error(), "blocking is falling behind") {
+		t.Fatalf("Healthy with a hung sink: %v", err)
+	}
 	close(hung.release)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

@@ -185,12 +185,20 @@ func (l *Logger) Log(r Record) {
 }
 
 // Healthy returns nil when every sink stores its lines and the queue has
-// room, and an error naming the problem otherwise.
+// room, and an error naming the problem otherwise: a sink whose last
+// write failed, or one that hangs so that its lines pile up past half of
+// MaxPending.
 func (l *Logger) Healthy() error {
 	var errs []error
 	for _, s := range l.sinks {
-		if s.failing.Load() {
+		s.mu.Lock()
+		behind := s.pending.Len() > s.max/2
+		s.mu.Unlock()
+		switch {
+		case s.failing.Load():
 			errs = append(errs, fmt.Errorf("audit sink %s is failing", s.sink.Name()))
+		case behind:
+			errs = append(errs, fmt.Errorf("audit sink %s is falling behind", s.sink.Name()))
 		}
 	}
 	if len(l.queue) == cap(l.queue) {

@@ -103,9 +103,22 @@ func ensureBucket(ctx context.Context, store backend.Store, bucket string) error
 // (such as user and policy changes) should call it the same way. rec
 // needs Action ("keys rotate") and what the act touched (Bucket, KeyID,
 // KeyVersion, Detail); the kind, time, the operating system user and the
-// host are filled in. Nothing is recorded when the audit log is off.
+// host are filled in. wrapper unwraps the signing key; when nil, the
+// configured key provider is opened for it. Nothing is recorded when the
+// audit log is off.
 func auditAdmin(ctx context.Context, cfg *config.Config, wrapper crypto.KeyWrapper,
 	rec audit.Record) error {
+	if !cfg.AuditEnabled() {
+		return nil
+	}
+	if wrapper == nil {
+		p, _, err := openProvider(ctx, cfg, false)
+		if err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		defer p.close()
+		wrapper = p
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l, _, _, err := openAudit(ctx, cfg, wrapper, nil, "admin", os.Stdout, quiet)
 	if err != nil {

@@ -134,12 +134,7 @@ func (k *keysCmd) record(ctx context.Context, failure error) error {
 		rec.Code = "Failed"
 		rec.Detail = strings.TrimSpace(rec.Detail + " failed: " + failure.Error())
 	}
-	p, err := k.provider(context.WithoutCancel(ctx))
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	return auditAdmin(context.WithoutCancel(ctx), k.cfg, p, rec)
+	return auditAdmin(context.WithoutCancel(ctx), k.cfg, nil, rec)
 }
 
 func keysUsage(w io.Writer) {

@@ -15,9 +15,11 @@ import (
 // are built on it. Its methods are called from request goroutines and
 // must be safe for concurrent use; they must not block for long.
 type Observer interface {
-	// Admit is called when a request arrives, before anything else. A
-	// non-nil error refuses the request with 503 ServiceUnavailable (the
-	// audit log uses it to refuse requests it could not record).
+	// Admit is called once a request has been parsed, before it is
+	// authenticated or served. A non-nil error refuses the request with
+	// 503 ServiceUnavailable (the audit log uses it to refuse requests
+	// it could not record). Requests that do not parse are never
+	// admitted, and reach Done with Admitted false.
 	Admit(r *http.Request) error
 	// Done is called once per request, refused or not, after its
 	// response, with what the request did. s is not used after Done

@@ -40,7 +40,8 @@ func TestObserverRefusalIsServiceUnavailable(t *testing.T) {
 		t.Fatalf("status %d body %s", w.Code, w.Body.String())
 	}
 	if len(obs.done) != 1 || obs.done[0].Admitted || obs.done[0].Status != 503 ||
-		obs.done[0].Code != "ServiceUnavailable" {
+		obs.done[0].Code != "ServiceUnavailable" || obs.done[0].Bucket != "bucket" ||
+		obs.done[0].Op != "GetObject" {
 		t.Fatalf("summaries %+v", obs.done)
 	}
 }

@@ -171,10 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rq.w.Header().Set("X-Amz-Request-Id", rq.id)
 	rq.w.Header().Set("Server", "Cloak")
-	err := s.admit(rq)
-	if err == nil {
-		err = s.serve(withUsage(r.Context(), rq.usage), rq)
-	}
+	err := s.serve(withUsage(r.Context(), rq.usage), rq)
 	if err != nil {
 		if isTampering(err) {
 			rq.tampered = true
@@ -252,6 +249,9 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 		return s.serveAdmin(ctx, rq)
 	}
 	if rq.s3, err = s3compat.ParseRequest(rq.r, s.opts.Domains); err != nil {
+		return err
+	}
+	if err = s.admit(rq); err != nil {
 		return err
 	}
 	if err = s.authenticate(rq); err != nil {

@@ -27,11 +27,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -327,6 +329,12 @@ func (e *Engine) postOnce(body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.opts.Client.Do(req)
 	if err != nil {
+		// The URL may carry a token: keep it out of the error, which is
+		// logged.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("webhook post: %w", ue.Err)
+		}
 		return err
 	}
 	resp.Body.Close()

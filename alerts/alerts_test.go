@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,4 +170,43 @@ func TestWebhookRetriedAndNeverBlocks(t *testing.T) {
 	if fired != 50 || sent != 0 || dropped < 47 {
 		t.Fatalf("fired %d sent %d dropped %d", fired, sent, dropped)
 	}
+}
+
+func TestWebhookURLNeverLogged(t *testing.T) {
+	var logs syncBuffer
+	// Nothing listens on port 1 of loopback: every post fails to connect.
+	e := New(Options{Rules: Rules{Tampering: true}, WebhookURL: "http://127.0.0.1:1/hooks/secret-token",
+		Attempts: 2, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	e.Observe(Event{Time: time.Now(), Bucket: "b", Key: "k", Tampered: true})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, _, failed, _ := e.Stats(); failed == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the post never failed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	e.Close()
+	if !strings.Contains(logs.String(), "alert webhook failed") || strings.Contains(logs.String(), "secret-token") {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

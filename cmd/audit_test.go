@@ -88,11 +88,12 @@ func (h *webhook) waitFor(t *testing.T, want []string) []alerts.Alert {
 // function that stops serve and returns everything it printed.
 func startAuditedServe(t *testing.T, data, hookURL string) (endpoint, metricsAddr string, stop func() string) {
 	t.Helper()
-	env := map[string]string{"CLOAK_ROOT_ACCESS_KEY": testAccess, "CLOAK_ROOT_SECRET_KEY": testSecret}
+	env := map[string]string{"CLOAK_ROOT_ACCESS_KEY": testAccess, "CLOAK_ROOT_SECRET_KEY": testSecret,
+		"CLOAK_ALERTS_WEBHOOK": hookURL}
 	cfg, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError), []string{
 		"--data", data, "--listen", "127.0.0.1:0", "--insecure-http", "--metrics-listen", "127.0.0.1:0",
 		"--alerts-denied-per-minute", "2", "--alerts-download-bytes-per-hour", "1000",
-		"--alerts-allowed-networks", "10.0.0.0/8", "--alerts-webhook", hookURL,
+		"--alerts-allowed-networks", "10.0.0.0/8",
 		"--audit-checkpoint-records", "5",
 	}, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

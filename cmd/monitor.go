@@ -51,7 +51,7 @@ type monitor struct {
 func newMonitor(cfg *config.Config, store backend.Store, prov keyProvider, log *slog.Logger) *monitor {
 	reg := metrics.NewRegistry()
 	m := &monitor{reg: reg,
-		alerts: alerts.New(alerts.Options{Log: log, WebhookURL: cfg.Alerts.Webhook, Rules: alerts.Rules{
+		alerts: alerts.New(alerts.Options{Log: log, WebhookURL: cfg.Alerts.Webhook.Reveal(), Rules: alerts.Rules{
 			DeniedPerMinute:      int64(cfg.Alerts.DeniedPerMinute),
 			DownloadBytesPerHour: int64(cfg.Alerts.DownloadBytesPerHour),
 			Tampering:            cfg.Alerts.Tampering,

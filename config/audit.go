@@ -50,8 +50,9 @@ type Alerts struct {
 	// AllowedNetworks, when set, alerts on requests from addresses
 	// outside these CIDRs.
 	AllowedNetworks []string `yaml:"allowed_networks,omitempty"`
-	// Webhook receives alerts as JSON POSTs; empty: the log only.
-	Webhook string `yaml:"webhook"`
+	// Webhook receives alerts as JSON POSTs; empty: the log only. It is
+	// a Secret because such URLs often carry a token.
+	Webhook Secret `yaml:"webhook"`
 }
 
 // Metrics configures the Prometheus and health listener.
@@ -145,7 +146,7 @@ var auditFields = []*field{
 	{"alerts.allowed_networks", listKind, true,
 		"alert on requests from outside these `CIDRs`, comma-separated",
 		func(c *Config) any { return &c.Alerts.AllowedNetworks }},
-	{"alerts.webhook", stringKind, true, "`URL` that receives alerts as JSON POSTs",
+	{"alerts.webhook", secretKind, false, "URL that receives alerts as JSON POSTs",
 		func(c *Config) any { return &c.Alerts.Webhook }},
 	{"metrics.listen", stringKind, true,
 		"serve /metrics, /healthz and /readyz on `host:port` (plain HTTP); empty: off",
@@ -191,7 +192,7 @@ func (c *Config) validateAlerts(p *problems) {
 		}
 	}
 	if a.Webhook != "" {
-		u, err := url.Parse(a.Webhook)
+		u, err := url.Parse(a.Webhook.Reveal())
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.add("alerts.webhook", "must be an http or https URL")
 		}

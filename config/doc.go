@@ -93,7 +93,7 @@
 //	alerts.download_bytes_per_hour CLOAK_ALERTS_DOWNLOAD_BYTES_PER_HOUR --alerts-download-bytes-per-hour 0 (off)
 //	alerts.tampering               CLOAK_ALERTS_TAMPERING               --alerts-tampering               true
 //	alerts.allowed_networks        CLOAK_ALERTS_ALLOWED_NETWORKS        --alerts-allowed-networks        (off)
-//	alerts.webhook                 CLOAK_ALERTS_WEBHOOK                 --alerts-webhook                 (log only)
+//	alerts.webhook                 CLOAK_ALERTS_WEBHOOK*                -                                (log only)
 //	metrics.listen                 CLOAK_METRICS_LISTEN                 --metrics-listen                 (off)
 //
 //	* also read from the file named by the variable with _FILE appended

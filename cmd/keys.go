@@ -202,8 +202,12 @@ func (k *keysCmd) objects(p keyProvider) (backend.Store, *proxy.Server, error) {
 }
 
 // buckets returns the named bucket, or every bucket of the store.
+// The backend audit sink's bucket holds no encrypted objects and is left
+// out.
 func (k *keysCmd) buckets(ctx context.Context, store backend.Store) ([]string, error) {
-	return bucketList(ctx, store, k.bucket)
+	names, err := bucketList(ctx, store, k.bucket)
+	reserved := reservedBuckets(k.cfg)
+	return slices.DeleteFunc(names, func(b string) bool { return slices.Contains(reserved, b) }), err
 }
 
 // progress returns where bulk runs draw progress, and whether it is a

@@ -146,4 +146,11 @@ func TestServe_ReadyzAndBackendAuditSinkWithMinIO(t *testing.T) {
 	if docs.Uploads != 1 || docs.Errors != 1 || len(rep.Denied) != 2 {
 		t.Fatalf("report from the backend: %+v, denied %d", docs, len(rep.Denied))
 	}
+	// Key commands that walk every bucket leave the audit bucket, which
+	// holds no encrypted objects, alone: the one object is docs/up.
+	out.Reset()
+	if code := Main(append([]string{"keys", "rewrap"}, args...), &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "complete: 1 objects") {
+		t.Fatalf("rewrap over every bucket: %s%s", out.String(), errb.String())
+	}
 }

@@ -147,6 +147,14 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			out = append(out, l[2])
 			return append(out, l[3:]...)
 		}, 4, "out of order or repeated"},
+		{"final checkpoint's time edited", func(l []string) []string {
+			var r Record
+			_ = json.Unmarshal([]byte(l[len(l)-1]), &r)
+			r.Time = r.Time.Add(-time.Hour)
+			b, _ := json.Marshal(&r)
+			l[len(l)-1] = string(b)
+			return l
+		}, 28, "signature is invalid"},
 		{"garbage line", func(l []string) []string {
 			l[7] = `{"writer":"w1"`
 			return l

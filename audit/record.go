@@ -16,7 +16,7 @@
 //
 // Every N records and every T seconds, and when the writer closes, the
 // writer adds a checkpoint record: an Ed25519 signature over the writer
-// id, the checkpoint's sequence number and its Prev, which by the chain
+// id, the checkpoint's sequence number, time and Prev, which by the chain
 // commits to every record before it. The last checkpoint of a clean
 // shutdown is marked Final. Editing, removing, inserting or reordering
 // records before a checkpoint breaks a link or a signature; cutting the
@@ -131,17 +131,19 @@ func lineHash(line []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// signedBytes is what a checkpoint's signature covers.
-func signedBytes(writer string, seq uint64, prev string, final bool) []byte {
-	return []byte("cloak-audit-checkpoint-v1\n" + writer + "\n" + strconv.FormatUint(seq, 10) +
-		"\n" + prev + "\n" + strconv.FormatBool(final) + "\n")
+// signedBytes is what a checkpoint's signature covers: every field of
+// the checkpoint but the key and the signature.
+func signedBytes(r *Record) []byte {
+	return []byte("cloak-audit-checkpoint-v1\n" + r.Writer + "\n" + strconv.FormatUint(r.Seq, 10) +
+		"\n" + r.Prev + "\n" + r.Time.UTC().Format(time.RFC3339Nano) + "\n" +
+		strconv.FormatBool(r.Final) + "\n")
 }
 
 // sign fills in r's checkpoint signature.
 func sign(r *Record, key ed25519.PrivateKey) {
 	pub := key.Public().(ed25519.PublicKey)
 	r.PublicKey = base64.StdEncoding.EncodeToString(pub)
-	sig := ed25519.Sign(key, signedBytes(r.Writer, r.Seq, r.Prev, r.Final))
+	sig := ed25519.Sign(key, signedBytes(r))
 	r.Signature = base64.StdEncoding.EncodeToString(sig)
 }
 
@@ -156,7 +158,7 @@ func checkSignature(r *Record) (ed25519.PublicKey, bool) {
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return nil, false
 	}
-	ok := ed25519.Verify(pub, signedBytes(r.Writer, r.Seq, r.Prev, r.Final), sig)
+	ok := ed25519.Verify(pub, signedBytes(r), sig)
 	return pub, ok
 }
 

@@ -16,12 +16,13 @@
 //
 // Every N records and every T seconds, and when the writer closes, the
 // writer adds a checkpoint record: an Ed25519 signature over the writer
-// id, the checkpoint's sequence number, time and Prev, which by the chain
-// commits to every record before it. The last checkpoint of a clean
-// shutdown is marked Final. Editing, removing, inserting or reordering
-// records before a checkpoint breaks a link or a signature; cutting the
-// tail is visible as a chain that lacks its final checkpoint, but which
-// records followed the last checkpoint cannot be known.
+// id, the checkpoint's sequence number, time, Final flag and Prev, which
+// by the chain commits to every record before it. The last checkpoint of
+// a clean shutdown is marked Final. Editing, removing, inserting or
+// reordering records before a checkpoint breaks a link or a signature;
+// cutting the tail is visible as a chain that lacks its final
+// checkpoint, but which records followed the last checkpoint cannot be
+// known.
 //
 // [Verify] checks chains and signatures; [ReadFiles] and [Summarise]
 // build reports. The package holds no secret other than the signing key

@@ -34,6 +34,7 @@ import (
 
 const (
 	testAccess      = "AUDITTESTACCESS"
+	testUser        = "root" // the user the root access key belongs to
 	testSecret      = "audit-test-secret-key-0123456789abcdef"
 	testWrongSecret = "wrong-secret-key-should-never-be-logged"
 )
@@ -280,8 +281,8 @@ func TestServe_AuditAlertsAndMetrics(t *testing.T) {
 
 	wantAlerts := []string{
 		"outside_network source 127.0.0.1",
-		"download_volume user " + testAccess,
-		"denied_requests user " + testAccess,
+		"download_volume user " + testUser,
+		"denied_requests user " + testUser,
 		"denied_requests source 127.0.0.1",
 		"tampering object docs/t",
 	}
@@ -317,12 +318,12 @@ func TestServe_AuditAlertsAndMetrics(t *testing.T) {
 	rep := auditReportJSON(t, data)
 	var docs audit.Access
 	for _, a := range rep.Accesses {
-		if a.User == testAccess && a.Bucket == "docs" {
+		if a.User == testUser && a.Bucket == "docs" {
 			docs = a
 		}
 	}
 	if docs.Downloads != 1 || docs.Denied != 3 || docs.Uploads != 4 || docs.Deletions != 2 || len(rep.Tampering) != 1 {
-		t.Errorf("report for %s: %+v, tampering %d", testAccess, docs, len(rep.Tampering))
+		t.Errorf("report for %s: %+v, tampering %d", testUser, docs, len(rep.Tampering))
 	}
 
 	// An administrative act is recorded in a chain of its own.
@@ -418,7 +419,7 @@ func checkAuditRecords(t *testing.T, data string) {
 			continue
 		}
 		r := recs[0]
-		if r.User != testAccess || r.AccessKey != testAccess || r.RequestID == "" ||
+		if r.User != testUser || r.AccessKey != testAccess || r.RequestID == "" ||
 			!strings.HasPrefix(r.Source, "127.0.0.1:") || r.Status/100 != 2 || r.DurationMS <= 0 {
 			t.Errorf("%s record %+v", op, r)
 		}
@@ -432,7 +433,7 @@ func checkAuditRecords(t *testing.T, data string) {
 	}
 	var denied, unauth, tampered int
 	for _, r := range byAction["GetObject"] {
-		if r.Status == 403 && r.Code == "AccessDenied" && r.User == testAccess {
+		if r.Status == 403 && r.Code == "AccessDenied" && r.User == testUser {
 			denied++
 		}
 		if r.PossibleTampering && r.Status == 500 && r.Key == "t" {

@@ -206,8 +206,8 @@ func (k *keysCmd) objects(p keyProvider) (backend.Store, *proxy.Server, error) {
 // out.
 func (k *keysCmd) buckets(ctx context.Context, store backend.Store) ([]string, error) {
 	names, err := bucketList(ctx, store, k.bucket)
-	reserved := reservedBuckets(k.cfg)
-	return slices.DeleteFunc(names, func(b string) bool { return slices.Contains(reserved, b) }), err
+	skip := auditBuckets(k.cfg)
+	return slices.DeleteFunc(names, func(b string) bool { return slices.Contains(skip, b) }), err
 }
 
 // progress returns where bulk runs draw progress, and whether it is a

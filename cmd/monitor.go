@@ -258,9 +258,10 @@ func (m *monitor) openAudit(ctx context.Context, cfg *config.Config, prov crypto
 	return nil
 }
 
-// reservedBuckets are the buckets clients may not reach: the backend
-// audit sink's.
-func reservedBuckets(cfg *config.Config) []string {
+// auditBuckets are the buckets that hold nothing but audit records (the
+// backend sink's), which key commands leave out of their walks. Clients
+// cannot reach them: their names start with access.SystemBucketPrefix.
+func auditBuckets(cfg *config.Config) []string {
 	if cfg.AuditEnabled() && cfg.AuditSink("backend") {
 		return []string{cfg.Audit.Bucket}
 	}

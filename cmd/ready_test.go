@@ -48,7 +48,7 @@ func TestServe_ReadyzAndBackendAuditSinkWithMinIO(t *testing.T) {
 		"CLOAK_BACKEND_S3_ACCESS_KEY": m.AccessKey, "CLOAK_BACKEND_S3_SECRET_KEY": m.SecretKey}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	args := []string{"--data", data, "--backend-s3-endpoint", m.Endpoint, "--backend-s3-lookup", "path",
-		"--audit-sinks", "file,backend", "--audit-bucket", "cloak-audit"}
+		"--audit-sinks", "file,backend"}
 	cfg, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError), append(args,
 		"--listen", "127.0.0.1:0", "--insecure-http", "--metrics-listen", "127.0.0.1:0"), lookup)
 	if err != nil {
@@ -84,11 +84,11 @@ func TestServe_ReadyzAndBackendAuditSinkWithMinIO(t *testing.T) {
 	}
 	for _, err := range []error{
 		func() error {
-			_, err := c.ListObjectsV2(rctx, &s3.ListObjectsV2Input{Bucket: aws.String("cloak-audit")})
+			_, err := c.ListObjectsV2(rctx, &s3.ListObjectsV2Input{Bucket: aws.String("cloak-system-audit")})
 			return err
 		}(),
 		func() error {
-			_, err := c.DeleteObject(rctx, &s3.DeleteObjectInput{Bucket: aws.String("cloak-audit"), Key: aws.String("audit/x")})
+			_, err := c.DeleteObject(rctx, &s3.DeleteObjectInput{Bucket: aws.String("cloak-system-audit"), Key: aws.String("audit/x")})
 			return err
 		}(),
 	} {

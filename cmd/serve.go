@@ -89,7 +89,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		Region: cfg.S3.Region, Domains: cfg.S3.Domains,
 		Migrating: cfg.IsMigrating, Logger: log,
 		Access: users, AuthLimiter: authLimiter(cfg),
-		Observer: mon, ReservedBuckets: reservedBuckets(cfg),
+		Observer: mon,
 	})
 	if err != nil {
 		return err

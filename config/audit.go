@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cloakproxy/cloak/backend"
@@ -21,8 +22,9 @@ type Audit struct {
 	File string `yaml:"file"`
 	// MaxFileSize is the size in bytes at which the file is rotated.
 	MaxFileSize int `yaml:"max_file_size"`
-	// Bucket is the backend sink's bucket, reserved for the audit log:
-	// clients can neither see nor reach it through Cloak.
+	// Bucket is the backend sink's bucket: a system bucket (its name
+	// starts with "cloak-system"), which clients can neither see nor
+	// reach through Cloak, other than access.bucket.
 	Bucket string `yaml:"bucket"`
 	// Required refuses requests (503) while a sink fails, rather than
 	// serve them unaudited.
@@ -65,6 +67,7 @@ type Metrics struct {
 // Defaults of the audit section.
 const (
 	DefaultAuditMaxFileSize        = 100 << 20
+	DefaultAuditBucket             = "cloak-system-audit"
 	DefaultAuditCheckpointRecords  = 1000
 	DefaultAuditCheckpointInterval = time.Minute
 )
@@ -72,7 +75,7 @@ const (
 var auditSinks = []string{"file", "stdout", "backend"}
 
 func defaultAudit() Audit {
-	return Audit{Sinks: []string{"file"}, MaxFileSize: DefaultAuditMaxFileSize,
+	return Audit{Sinks: []string{"file"}, MaxFileSize: DefaultAuditMaxFileSize, Bucket: DefaultAuditBucket,
 		CheckpointRecords:  DefaultAuditCheckpointRecords,
 		CheckpointInterval: Duration(DefaultAuditCheckpointInterval)}
 }
@@ -125,7 +128,7 @@ var auditFields = []*field{
 		func(c *Config) any { return &c.Audit.File }},
 	{"audit.max_file_size", intKind, true, "rotate the audit file at this many `bytes`",
 		func(c *Config) any { return &c.Audit.MaxFileSize }},
-	{"audit.bucket", stringKind, true, "`bucket` reserved for the backend audit sink",
+	{"audit.bucket", stringKind, true, "system `bucket` of the backend audit sink (cloak-system*)",
 		func(c *Config) any { return &c.Audit.Bucket }},
 	{"audit.required", boolKind, true, "refuse requests while the audit log cannot be written",
 		func(c *Config) any { return &c.Audit.Required }},
@@ -162,10 +165,10 @@ func (c *Config) validateAudit(p *problems) {
 	} else if a.Required {
 		p.add("audit.required", "needs at least one audit sink")
 	}
-	if c.AuditSink("backend") {
-		if err := backend.ValidateBucketName(a.Bucket); err != nil {
-			p.add("audit.bucket", "must name a bucket for the backend sink: %v", err)
-		}
+	if err := backend.ValidateBucketName(a.Bucket); err != nil || !strings.HasPrefix(a.Bucket, "cloak-system") {
+		p.add("audit.bucket", "must be a valid bucket name starting with \"cloak-system\", not %q", a.Bucket)
+	} else if a.Bucket == c.Access.Bucket {
+		p.add("audit.bucket", "must differ from access.bucket")
 	}
 	if a.MaxFileSize < 4096 {
 		p.add("audit.max_file_size", "must be at least 4096 bytes, not %d", a.MaxFileSize)

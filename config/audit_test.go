@@ -12,11 +12,12 @@ func TestValidateAuditAlertsMetrics(t *testing.T) {
 		want string // "" for valid
 	}{
 		{"defaults", func(c *Config) {}, ""},
-		{"all sinks", func(c *Config) { c.Audit.Sinks = []string{"file", "stdout", "backend"}; c.Audit.Bucket = "cloak-audit" }, ""},
+		{"all sinks", func(c *Config) { c.Audit.Sinks = []string{"file", "stdout", "backend"} }, ""},
 		{"off", func(c *Config) { c.Audit.Sinks = []string{"none"} }, ""},
 		{"unknown sink", func(c *Config) { c.Audit.Sinks = []string{"syslog"} }, "audit.sinks"},
 		{"required without sinks", func(c *Config) { c.Audit.Sinks = nil; c.Audit.Required = true }, "audit.required"},
-		{"backend sink without bucket", func(c *Config) { c.Audit.Sinks = []string{"backend"} }, "audit.bucket"},
+		{"not a system bucket", func(c *Config) { c.Audit.Bucket = "audit" }, "audit.bucket"},
+		{"the access bucket", func(c *Config) { c.Audit.Bucket = c.Access.Bucket }, "audit.bucket"},
 		{"tiny file", func(c *Config) { c.Audit.MaxFileSize = 10 }, "audit.max_file_size"},
 		{"no checkpoints", func(c *Config) { c.Audit.CheckpointRecords = 0 }, "audit.checkpoint_records"},
 		{"checkpoint interval", func(c *Config) { c.Audit.CheckpointInterval = 0 }, "audit.checkpoint_interval"},

@@ -84,7 +84,7 @@
 //	audit.sinks                    CLOAK_AUDIT_SINKS                    --audit-sinks                    file
 //	audit.file                     CLOAK_AUDIT_FILE                     --audit-file                     <data>/audit/audit.log
 //	audit.max_file_size            CLOAK_AUDIT_MAX_FILE_SIZE            --audit-max-file-size            104857600
-//	audit.bucket                   CLOAK_AUDIT_BUCKET                   --audit-bucket                   (backend sink only)
+//	audit.bucket                   CLOAK_AUDIT_BUCKET                   --audit-bucket                   cloak-system-audit
 //	audit.required                 CLOAK_AUDIT_REQUIRED                 --audit-required                 false
 //	audit.checkpoint_records       CLOAK_AUDIT_CHECKPOINT_RECORDS       --audit-checkpoint-records       1000
 //	audit.checkpoint_interval      CLOAK_AUDIT_CHECKPOINT_INTERVAL      --audit-checkpoint-interval      1m

@@ -60,6 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 			ShutdownTimeout: Duration(30 * time.Second),
 			Log:             Log{Level: "info", Format: "text"},
 			Audit: Audit{Sinks: []string{"file"}, MaxFileSize: 100 << 20, CheckpointRecords: 1000,
+				Bucket:             "cloak-system-audit",
 				CheckpointInterval: Duration(time.Minute)},
 			Alerts: Alerts{Tampering: true},
 		}

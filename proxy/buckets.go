@@ -24,7 +24,7 @@ func (s *Server) listBuckets(ctx context.Context, rq *request) error {
 	}
 	res := s3xml.ListAllMyBucketsResult{Owner: owner}
 	for _, b := range buckets {
-		if !s.visibleBucket(rq, b.Name) || s.reserved(b.Name) {
+		if !s.visibleBucket(rq, b.Name) {
 			continue
 		}
 		res.Buckets = append(res.Buckets, s3xml.Bucket{Name: b.Name, CreationDate: s3xml.Time{Time: b.Created}})

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -39,13 +38,6 @@ const internalPrefix = ".cloak/"
 var errReservedKey = s3err.ErrAccessDenied.WithMessage("Keys under .cloak/ are reserved for Cloak.")
 
 func isInternal(key string) bool { return strings.HasPrefix(key, internalPrefix) }
-
-var errReservedBucket = s3err.ErrAccessDenied.WithMessage("This bucket is reserved for Cloak.")
-
-// reserved reports whether bucket is one of Options.ReservedBuckets.
-func (s *Server) reserved(bucket string) bool {
-	return bucket != "" && slices.Contains(s.opts.ReservedBuckets, bucket)
-}
 
 // uploadDir is the prefix of a multipart upload's state objects.
 func uploadDir(key, uploadID string) string {

@@ -56,9 +56,6 @@ type Options struct {
 	// Observer, when set, is told of every request (audit, alerts,
 	// metrics) and may refuse requests.
 	Observer Observer
-	// ReservedBuckets are buckets of the store that clients can neither
-	// list nor reach (AccessDenied): the audit log's.
-	ReservedBuckets []string
 }
 
 // Defaults of Options. 16 MiB covers the single PUTs of the common clients
@@ -262,9 +259,6 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	}
 	if isInternal(rq.s3.Key) || (rq.s3.CopySource != nil && isInternal(rq.s3.CopySource.Key)) {
 		return errReservedKey
-	}
-	if s.reserved(rq.s3.Bucket) || (rq.s3.CopySource != nil && s.reserved(rq.s3.CopySource.Bucket)) {
-		return errReservedBucket
 	}
 	h := s.handlers()[rq.s3.Op]
 	if h == nil {

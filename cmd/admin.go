@@ -20,6 +20,7 @@ import (
 
 	"github.com/cloakproxy/cloak/access"
 	"github.com/cloakproxy/cloak/access/adminapi"
+	"github.com/cloakproxy/cloak/audit"
 	"github.com/cloakproxy/cloak/config"
 	"github.com/cloakproxy/cloak/s3compat/sigv4"
 )
@@ -182,16 +183,48 @@ func (a *adminCmd) run(ctx context.Context, cfg *config.Config, pos []string) er
 	if err != nil {
 		return err
 	}
-	var res any
 	if a.endpoint != "" {
-		res, err = a.online(ctx, cfg, args)
-	} else {
-		res, err = a.offline(ctx, cfg, args)
+		res, err := a.online(ctx, cfg, args)
+		if err != nil {
+			return err
+		}
+		return a.print(res)
 	}
-	if err != nil {
-		return err
+	// Offline, the act is recorded here, failed or not; online, the
+	// server records the call.
+	res, err := a.offline(ctx, cfg, args)
+	rerr := a.record(ctx, cfg, args, err)
+	if err == nil {
+		err = a.print(res)
 	}
-	return a.print(res)
+	return errors.Join(err, rerr)
+}
+
+// record writes the audit record of an offline act that changes
+// something; listing acts are not recorded.
+func (a *adminCmd) record(ctx context.Context, cfg *config.Config, args adminapi.Args, failure error) error {
+	if strings.HasSuffix(a.cmd.act, "/list") {
+		return nil
+	}
+	var detail []string
+	for _, kv := range [][2]string{{"user", args.User}, {"group", args.Group}, {"policy", args.Policy},
+		{"policies", strings.Join(args.Policies, ",")}} {
+		if kv[1] != "" {
+			detail = append(detail, kv[0]+" "+kv[1])
+		}
+	}
+	if args.KeepOld {
+		detail = append(detail, "keeping old keys")
+	}
+	rec := audit.Record{Action: "admin " + a.cmd.act, Detail: strings.Join(detail, ", ")}
+	if failure != nil {
+		rec.Code = "Failed"
+		rec.Detail += "; failed: " + failure.Error()
+	}
+	if err := auditAdmin(context.WithoutCancel(ctx), cfg, nil, rec); err != nil {
+		return fmt.Errorf("the act was not recorded in the audit log: %w", err)
+	}
+	return nil
 }
 
 func (a *adminCmd) actArgs(pos []string) (adminapi.Args, error) {

@@ -353,8 +353,21 @@ func TestServe_AuditAlertsAndMetrics(t *testing.T) {
 	if strings.Join(acts, "\n") != strings.Join(want, "\n") {
 		t.Errorf("admin acts:\n%s\nwant:\n%s", strings.Join(acts, "\n"), strings.Join(want, "\n"))
 	}
+	// So is an offline "cloak admin" act, and the new user's secret,
+	// printed once, is not in the log.
+	code, newUser, errOut := runCLI("admin", "user", "add", "reader", "--policy", "readonly", "--data", data)
+	userSecret := regexp.MustCompile(`secret key: (\S+)`).FindStringSubmatch(newUser)
+	if code != 0 || userSecret == nil {
+		t.Fatalf("admin user add: exit %d: %s%s", code, newUser, errOut)
+	}
+	rep = auditReportJSON(t, data)
+	if last := rep.Admin[len(rep.Admin)-1]; last.Action != "admin user/add" ||
+		last.Detail != "user reader, policies readonly" {
+		t.Errorf("admin act recorded as %+v", last)
+	}
+	vout.Reset()
 	if code := Main([]string{"audit", "verify", "--data", data}, &vout, &verr); code != 0 {
-		t.Fatalf("verify after shred: %s%s", vout.String(), verr.String())
+		t.Fatalf("verify after shred and user add: %s%s", vout.String(), verr.String())
 	}
 
 	// No secret anywhere: audit files, alerts, what serve printed.
@@ -368,7 +381,7 @@ func TestServe_AuditAlertsAndMetrics(t *testing.T) {
 	for _, s := range srcs {
 		everything += string(s.Data)
 	}
-	for _, secret := range []string{testSecret, testWrongSecret} {
+	for _, secret := range []string{testSecret, testWrongSecret, userSecret[1]} {
 		if strings.Contains(everything, secret) {
 			t.Errorf("secret %q found in the audit log, alerts or output", secret)
 		}

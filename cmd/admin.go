@@ -206,17 +206,7 @@ func (a *adminCmd) record(ctx context.Context, cfg *config.Config, args adminapi
 	if strings.HasSuffix(a.cmd.act, "/list") {
 		return nil
 	}
-	var detail []string
-	for _, kv := range [][2]string{{"user", args.User}, {"group", args.Group}, {"policy", args.Policy},
-		{"policies", strings.Join(args.Policies, ",")}} {
-		if kv[1] != "" {
-			detail = append(detail, kv[0]+" "+kv[1])
-		}
-	}
-	if args.KeepOld {
-		detail = append(detail, "keeping old keys")
-	}
-	rec := audit.Record{Action: "admin " + a.cmd.act, Detail: strings.Join(detail, ", ")}
+	rec := audit.Record{Action: "admin " + a.cmd.act, Detail: args.Describe()}
 	if failure != nil {
 		rec.Code = "Failed"
 		rec.Detail += "; failed: " + failure.Error()

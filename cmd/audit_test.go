@@ -307,6 +307,17 @@ func TestServe_AuditAlertsAndMetrics(t *testing.T) {
 		t.Error("healthz or readyz not 200")
 	}
 
+	// An act sent to the server's admin endpoint is recorded there with
+	// what it acted on.
+	t.Setenv("CLOAK_ADMIN_ACCESS_KEY", testAccess)
+	t.Setenv("CLOAK_ADMIN_SECRET_KEY", testSecret)
+	code, onlineUser, errOut := runCLI("admin", "user", "add", "online-reader", "--endpoint", endpoint,
+		"--data", data)
+	onlineSecret := regexp.MustCompile(`secret key: (\S+)`).FindStringSubmatch(onlineUser)
+	if code != 0 || onlineSecret == nil {
+		t.Fatalf("online admin user add: exit %d: %s%s", code, onlineUser, errOut)
+	}
+
 	printed := stop()
 	checkAuditRecords(t, data)
 	// Verify, then report, through the command line.
@@ -381,7 +392,7 @@ func TestServe_AuditAlertsAndMetrics(t *testing.T) {
 	for _, s := range srcs {
 		everything += string(s.Data)
 	}
-	for _, secret := range []string{testSecret, testWrongSecret, userSecret[1]} {
+	for _, secret := range []string{testSecret, testWrongSecret, userSecret[1], onlineSecret[1]} {
 		if strings.Contains(everything, secret) {
 			t.Errorf("secret %q found in the audit log, alerts or output", secret)
 		}
@@ -436,6 +447,10 @@ func checkAuditRecords(t *testing.T, data string) {
 			!strings.HasPrefix(r.Source, "127.0.0.1:") || r.Status/100 != 2 || r.DurationMS <= 0 {
 			t.Errorf("%s record %+v", op, r)
 		}
+	}
+	if adm := byAction["admin/user/add"]; len(adm) != 1 || adm[0].Detail != "user online-reader" ||
+		adm[0].User != testUser || adm[0].Status != 200 {
+		t.Errorf("admin endpoint records %+v", adm)
 	}
 	put, get := byAction["PutObject"][0], byAction["GetObject"][0]
 	if put.Key != "a" || put.BytesIn < 3000 || put.KeyID != "cloak-master" || put.KeyVersion != 1 {

@@ -207,7 +207,8 @@ func auditRecord(s *proxy.Summary) audit.Record {
 		User: s.User, AccessKey: s.AccessKey, Source: s.Source, Action: s.Op,
 		Bucket: s.Bucket, Key: s.Key, BytesIn: s.BytesIn, BytesOut: s.BytesOut,
 		Status: s.Status, Code: s.Code, DurationMS: float64(s.Duration.Microseconds()) / 1000,
-		KeyID: s.KeyID, KeyVersion: s.KeyVersion, PossibleTampering: s.Tampered}
+		KeyID: s.KeyID, KeyVersion: s.KeyVersion, PossibleTampering: s.Tampered,
+		Detail: s.Detail}
 }
 
 // timeKeys wraps the provider so that its calls are timed; it sits under

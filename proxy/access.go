@@ -176,6 +176,7 @@ func (s *Server) serveAdmin(ctx context.Context, rq *request) error {
 	if err != nil {
 		return err
 	}
+	rq.detail = args.Describe()
 	res, err := adminapi.Run(ctx, s.opts.Access, name, args)
 	if err != nil {
 		return adminapi.ToS3(err)

@@ -67,6 +67,9 @@ type Summary struct {
 	Tampered bool
 	// Admitted is false for a request the Observer refused.
 	Admitted bool
+	// Detail names what an admin API call (Op "admin/...") acted on:
+	// "user alice, policies readonly".
+	Detail string
 }
 
 // usage collects what a request's handlers did that the pipeline cannot
@@ -167,6 +170,7 @@ func (rq *request) summary() *Summary {
 		User: rq.user, Source: rq.r.RemoteAddr, Op: string(rq.s3.Op), Method: rq.r.Method,
 		Bucket: rq.s3.Bucket, Key: rq.s3.Key, BytesOut: rq.w.bytes,
 		Status: rq.w.status(), Code: rq.w.s3Code, Tampered: rq.tampered, Admitted: rq.admitted,
+		Detail: rq.detail,
 	}
 	if rq.auth != nil {
 		s.AccessKey = rq.auth.Credential.AccessKey

@@ -126,6 +126,8 @@ type request struct {
 	usage *usage
 	// admitted is set once the Observer let the request in.
 	admitted bool
+	// detail says what an admin API call acted on (Args.Describe).
+	detail string
 }
 
 // handler serves one operation. It writes the response on success and

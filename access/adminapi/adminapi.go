@@ -47,6 +47,22 @@ type Args struct {
 	KeepOld  bool            `json:"keep_old,omitempty"`
 }
 
+// Describe names what the arguments act on, for the audit log: "user
+// alice, policies readonly". It holds names only, never a document.
+func (a Args) Describe() string {
+	var parts []string
+	for _, kv := range [][2]string{{"user", a.User}, {"group", a.Group}, {"policy", a.Policy},
+		{"policies", strings.Join(a.Policies, ",")}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+" "+kv[1])
+		}
+	}
+	if a.KeepOld {
+		parts = append(parts, "keeping old keys")
+	}
+	return strings.Join(parts, ", ")
+}
+
 // act is one administrative act: its IAM action, how it runs, and the
 // type of its result.
 type act struct {

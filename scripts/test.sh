@@ -38,3 +38,8 @@ export CLOAK_SOFTHSM_MODULE
 
 echo "== go test"
 go test -count=1 -timeout 20m ./...
+
+# --- fuzz: every fuzz target runs briefly, so none rots (see scripts/fuzz.sh) ---
+echo "== fuzz"
+bash scripts/fuzz.sh "${CLOAK_FUZZTIME:-3s}"
+# --- end fuzz ---

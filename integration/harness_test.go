@@ -90,7 +90,9 @@ func newEnv(t testing.TB, store backend.Store, opts proxy.Options) *env {
 	}
 	opts.Store = store
 	opts.Credentials = sigv4.StaticCredentials{testAccess: testSecret}
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	h, err := proxy.New(opts)
 	if err != nil {
 		t.Fatal(err)

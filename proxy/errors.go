@@ -96,9 +96,11 @@ func toS3(err error) *s3err.Error {
 }
 
 // isTampering reports whether err means stored data failed authentication,
-// which is logged as possible tampering.
+// or an object without an envelope was found where every object must have
+// one (planted, or its envelope stripped): either is logged as possible
+// tampering.
 func isTampering(err error) bool {
-	return errors.Is(err, crypto.ErrAuthentication)
+	return errors.Is(err, crypto.ErrAuthentication) || errors.Is(err, errNotEncrypted)
 }
 
 // isUnavailable reports whether err is a transport failure of a request

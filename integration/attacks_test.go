@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloakproxy/cloak/backend/localstore"
 	"github.com/cloakproxy/cloak/proxy"
 	"github.com/cloakproxy/cloak/s3compat/sigv4"
 )
@@ -423,4 +427,86 @@ func createUpload(t *testing.T, e *env, bucket, key string) string {
 		t.Fatalf("create upload: %d %s", a.status, a.body)
 	}
 	return doc.UploadID
+}
+
+// TestAttack_PathTraversalThroughTheProxy sends keys built to escape the
+// embedded store's directory, as raw request paths: whatever Cloak does
+// with each (stores it inside its bucket, or refuses it), no file outside
+// the store's directory is written or read.
+func TestAttack_PathTraversalThroughTheProxy(t *testing.T) {
+	root := t.TempDir()
+	storeDir := filepath.Join(root, "store")
+	st, err := localstore.New(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, st, proxy.Options{})
+	e.mkBucket(t, "trav")
+	secret := []byte("a file outside the store")
+	for _, p := range []string{"outside", "store/outside", "store/buckets/outside"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, p), secret, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := listFiles(t, root)
+	// Raw (escaped) paths after /trav/.
+	keys := []string{
+		"../outside", "../../outside", "a/../../../outside", "..%2F..%2Foutside",
+		"%2e%2e/%2e%2e/outside", "%2E%2E%2F%2E%2E%2Foutside", "..%5C..%5Coutside",
+		"..\\..\\outside", "/" + strings.TrimPrefix(root, "/") + "/outside", "%2F" + root[1:] + "/outside",
+		"a%00/../../outside", "outside%00.txt", "./../outside", "...", "..", ".",
+		"%C0%AE%C0%AE/outside", "x/" + strings.Repeat("../", 40) + "outside",
+	}
+	payload := []byte("written through a traversal attempt")
+	for _, k := range keys {
+		path := "/trav/" + k
+		put := e.newRequest(t, http.MethodPut, path, "", payload)
+		sigv4.SignRequest(put, testCred, e.region, "s3", time.Now(), sigv4.UnsignedPayload)
+		pa := e.send(t, put)
+		get := e.newRequest(t, http.MethodGet, path, "", nil)
+		sigv4.SignRequest(get, testCred, e.region, "s3", time.Now(), sigv4.UnsignedPayload)
+		ga := e.send(t, get)
+		t.Logf("%-40s PUT %d %-22s GET %d %s", k, pa.status, pa.code, ga.status, ga.code)
+		if bytes.Contains(ga.body, secret) {
+			t.Errorf("GET %s returned a file outside the bucket", path)
+		}
+		if pa.status == 200 && (ga.status != 200 || !bytes.Equal(ga.body, payload)) {
+			t.Errorf("PUT %s was accepted but GET answers %d", path, ga.status)
+		}
+		if pa.status != 200 && (pa.status < 400 || pa.code == "" || pa.code == "InternalError") {
+			t.Errorf("PUT %s: %d %q, want a clear S3 error", path, pa.status, pa.code)
+		}
+	}
+	after := listFiles(t, root)
+	for p, b := range before {
+		if !bytes.Equal(after[p], b) {
+			t.Errorf("%s changed", p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok && !strings.HasPrefix(p, "store/buckets/trav/") {
+			t.Errorf("a file appeared outside the bucket's directory: %s", p)
+		}
+	}
+}
+
+// listFiles returns every regular file below root (relative, slashed)
+// with its contents, skipping the store's temp and state directories.
+func listFiles(t *testing.T, root string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		b, err := os.ReadFile(p)
+		files[filepath.ToSlash(rel)] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

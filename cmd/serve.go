@@ -101,13 +101,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(stdout, "Metrics on http://%s/metrics (health: /healthz, /readyz)\n", addr)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(handler, log, defaultTimeouts)
 	ln, scheme, err := listen(ctx, cfg, srv, log, stdout)
 	if err != nil {
 		return err

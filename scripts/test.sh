@@ -36,6 +36,11 @@ CLOAK_SOFTHSM_MODULE=$(scripts/softhsm.sh)
 export CLOAK_SOFTHSM_MODULE
 # --- end hsm ---
 
+# --- tls: openssl s_client for cmd's TLS test (see scripts/openssl.sh) ---
+echo "== openssl"
+scripts/openssl.sh >/dev/null
+# --- end tls ---
+
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 

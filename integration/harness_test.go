@@ -97,6 +97,13 @@ func newEnv(t testing.TB, store backend.Store, opts proxy.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return envFor(t, store, h)
+}
+
+// envFor serves h (Cloak over store, perhaps wrapped) on TLS and returns
+// the env with clients for it.
+func envFor(t testing.TB, store backend.Store, h http.Handler) *env {
+	t.Helper()
 	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	e := &env{store: store, srv: srv, region: "us-east-1"}
@@ -108,6 +115,7 @@ func newEnv(t testing.TB, store backend.Store, opts proxy.Options) *env {
 		Credentials:  credentials.NewStaticCredentialsProvider(testAccess, testSecret, ""),
 	})
 	u, _ := url.Parse(srv.URL)
+	var err error
 	e.minio, err = minio.New(u.Host, &minio.Options{
 		Creds:     mcreds.NewStaticV4(testAccess, testSecret, ""),
 		Secure:    true,

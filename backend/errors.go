@@ -43,4 +43,8 @@ var (
 	ErrMetadataTooLarge = errors.New("metadata too large")
 	// ErrIncompleteBody: the body ended before size bytes were read.
 	ErrIncompleteBody = errors.New("incomplete body")
+	// ErrInsufficientStorage: the store has no space left for the write
+	// (a full disk or quota, MinIO's XMinioStorageFull). Nothing was
+	// written; what was stored before is intact.
+	ErrInsufficientStorage = errors.New("insufficient storage")
 )

@@ -60,6 +60,7 @@ var backendErrors = []struct {
 	{backend.ErrMetadataTooLarge, s3err.ErrMetadataTooLarge},
 	{backend.ErrInvalidArgument, s3err.ErrInvalidArgument},
 	{backend.ErrIncompleteBody, s3err.ErrIncompleteBody},
+	{backend.ErrInsufficientStorage, s3err.ErrInsufficientStorage},
 }
 
 // toS3 turns any error into the S3 error the client should see. Errors

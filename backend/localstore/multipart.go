@@ -45,7 +45,7 @@ func (s *Store) CreateMultipartUpload(ctx context.Context, bucket, key string,
 	opts backend.PutOptions) (string, error) {
 	id, err := s.createUpload(bucket, key, opts)
 	if err != nil {
-		return "", fmt.Errorf("create multipart upload %s/%s: %w", bucket, key, err)
+		return "", fmt.Errorf("create multipart upload %s/%s: %w", bucket, key, noSpace(err))
 	}
 	return id, nil
 }
@@ -118,7 +118,7 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, pa
 	p, err := s.uploadPart(ctx, bucket, key, uploadID, partNumber, body, size)
 	if err != nil {
 		return backend.PartInfo{}, fmt.Errorf("upload part %d of %s/%s: %w",
-			partNumber, bucket, key, err)
+			partNumber, bucket, key, noSpace(err))
 	}
 	return p, nil
 }
@@ -183,7 +183,7 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, bucket, key, upload
 	info, err := s.completeUpload(ctx, bucket, key, uploadID, parts, opts)
 	if err != nil {
 		return backend.ObjectInfo{}, fmt.Errorf("complete multipart upload %s/%s: %w",
-			bucket, key, err)
+			bucket, key, noSpace(err))
 	}
 	return info, nil
 }

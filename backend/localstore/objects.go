@@ -20,7 +20,7 @@ func (s *Store) PutObject(ctx context.Context, bucket, key string, body io.Reade
 	opts backend.PutOptions) (backend.ObjectInfo, error) {
 	info, err := s.putObject(ctx, bucket, key, body, size, opts)
 	if err != nil {
-		return backend.ObjectInfo{}, fmt.Errorf("put %s/%s: %w", bucket, key, err)
+		return backend.ObjectInfo{}, fmt.Errorf("put %s/%s: %w", bucket, key, noSpace(err))
 	}
 	return info, nil
 }
@@ -253,7 +253,7 @@ func (s *Store) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, ds
 	info, err := s.copyObject(ctx, srcBucket, srcKey, dstBucket, dstKey, opts)
 	if err != nil {
 		return backend.ObjectInfo{}, fmt.Errorf("copy %s/%s to %s/%s: %w",
-			srcBucket, srcKey, dstBucket, dstKey, err)
+			srcBucket, srcKey, dstBucket, dstKey, noSpace(err))
 	}
 	return info, nil
 }

@@ -32,6 +32,7 @@ var codeErrors = map[string]error{
 	"InvalidObjectName":         backend.ErrInvalidKey,
 	"InvalidArgument":           backend.ErrInvalidArgument,
 	"IncompleteBody":            backend.ErrIncompleteBody,
+	"XMinioStorageFull":         backend.ErrInsufficientStorage,
 }
 
 // mapErr turns a minio-go error into one that wraps the matching

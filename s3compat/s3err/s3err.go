@@ -107,6 +107,11 @@ var (
 		"The provided token has expired.")
 	ErrIncompleteBody = newErr("IncompleteBody", http.StatusBadRequest,
 		"You did not provide the number of bytes specified by the Content-Length HTTP header.")
+	// ErrInsufficientStorage has no counterpart in S3, whose storage
+	// does not fill up; Cloak's store can. 507 is a server error that
+	// SDKs report at once instead of retrying for minutes.
+	ErrInsufficientStorage = newErr("InsufficientStorage", http.StatusInsufficientStorage,
+		"The storage backend has no space left for this object. Objects already stored are intact.")
 	ErrInternalError = newErr("InternalError", http.StatusInternalServerError,
 		"We encountered an internal error. Please try again.")
 	ErrInvalidAccessKeyID = newErr("InvalidAccessKeyId", http.StatusForbidden,

@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/cloakproxy/cloak/backend/localstore"
+	"github.com/cloakproxy/cloak/proxy"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes on a fresh directory and
+// unmounts it when the test ends. It skips the test when the kernel
+// refuses the mount (not root, or no mount namespace rights), saying so.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).
+		CombinedOutput()
+	if err != nil {
+		t.Skipf("disk-full test skipped: the kernel refused to mount a tmpfs (%v: %s); "+
+			"it needs root or CAP_SYS_ADMIN", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// TestFaults_DiskFull runs the embedded store on an 8 MiB file system and
+// fills it: writes that do not fit fail with 507 InsufficientStorage (a
+// server error that clients report at once rather than retry for
+// minutes, see docs/OPERATIONS.md), leave no partial object and no temp
+// file, and every object written before stays readable; once space is
+// freed, writes succeed again.
+func TestFaults_DiskFull(t *testing.T) {
+	dir := mountTmpfs(t, "8m")
+	st, err := localstore.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // before the unmount
+	e := newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit})
+	ctx := context.Background()
+	client := e.noRetries()
+	e.mkBucket(t, "full")
+	kept := map[string][]byte{"small": randomBytes(100_000), "streamed": randomBytes(smallLimit + 1000)}
+	for k, v := range kept {
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"), Key: aws.String(k),
+			Body: bytes.NewReader(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Fill the disk: buffered PUTs, a streamed PUT, an overwrite of a kept
+	// object and a part, each larger than what is left.
+	var filled []string
+	for i := 0; ; i++ {
+		key := "filler-" + string(rune('a'+i))
+		_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"), Key: aws.String(key),
+			Body: bytes.NewReader(randomBytes(1 << 20))})
+		if err != nil {
+			assertS3Code(t, err, "InsufficientStorage")
+			assertHTTPStatus(t, err, 507)
+			break
+		}
+		filled = append(filled, key)
+		if i > 20 {
+			t.Fatal("an 8 MiB file system took 20 MiB")
+		}
+	}
+	attempts := []struct {
+		name string
+		do   func() error
+	}{
+		{"streamed PUT", func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"),
+				Key: aws.String("big"), Body: bytes.NewReader(randomBytes(smallLimit + 2<<20))})
+			return err
+		}},
+		{"overwrite", func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"),
+				Key: aws.String("streamed"), Body: bytes.NewReader(randomBytes(smallLimit + 2<<20))})
+			return err
+		}},
+		{"UploadPart", func() error {
+			cr, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+				Bucket: aws.String("full"), Key: aws.String("mpu")})
+			if err != nil {
+				return err
+			}
+			_, err = client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("full"),
+				Key: aws.String("mpu"), UploadId: cr.UploadId, PartNumber: aws.Int32(1),
+				Body: bytes.NewReader(randomBytes(6 << 20))})
+			return err
+		}},
+	}
+	for _, a := range attempts {
+		t.Run(a.name, func(t *testing.T) {
+			err := a.do()
+			assertS3Code(t, err, "InsufficientStorage")
+			assertHTTPStatus(t, err, 507)
+		})
+	}
+	for k, v := range kept {
+		expectContent(t, e, "full", k, v)
+	}
+	if tmp, _ := os.ReadDir(dir + "/tmp"); len(tmp) != 0 {
+		t.Errorf("%d temp files left behind", len(tmp))
+	}
+	l, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("full")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Contents) != len(kept)+len(filled) {
+		t.Errorf("listing shows %d objects, want %d", len(l.Contents), len(kept)+len(filled))
+	}
+	// Free space: writes work again.
+	var objs []s3types.ObjectIdentifier
+	for _, k := range filled {
+		objs = append(objs, s3types.ObjectIdentifier{Key: aws.String(k)})
+	}
+	if _, err := e.aws.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("full"),
+		Delete: &s3types.Delete{Objects: objs}}); err != nil {
+		t.Fatal(err)
+	}
+	again := randomBytes(1 << 20)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"), Key: aws.String("again"),
+		Body: bytes.NewReader(again)}); err != nil {
+		t.Fatalf("PUT after space was freed: %v", err)
+	}
+	expectContent(t, e, "full", "again", again)
+}

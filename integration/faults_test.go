@@ -13,6 +13,8 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cloakproxy/cloak/backend/localstore"
+	"github.com/cloakproxy/cloak/keys/awskms"
+	"github.com/cloakproxy/cloak/keys/awskms/kmstest"
 	"github.com/cloakproxy/cloak/proxy"
 )
 
@@ -138,4 +140,102 @@ func TestFaults_DiskFull(t *testing.T) {
 		t.Fatalf("PUT after space was freed: %v", err)
 	}
 	expectContent(t, e, "full", "again", again)
+}
+
+// TestFaults_KeyServiceDown stops the KMS that holds the master key
+// (local-kms, killed) while Cloak runs without a data key cache: every
+// request that needs a key fails with 503 ServiceUnavailable, which
+// clients retry; nothing is written to the store, encrypted or not; and
+// service resumes by itself when the KMS comes back.
+func TestFaults_KeyServiceDown(t *testing.T) {
+	kmsSrv := kmstest.Start(t)
+	keyID := kmsSrv.CreateKey(t)
+	kw, err := awskms.New(context.Background(), awskms.Config{Endpoint: kmsSrv.Endpoint,
+		Region: kmsSrv.Region, AccessKey: kmsSrv.AccessKey, SecretKey: kmsSrv.SecretKey, KeyID: keyID,
+		MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, dir := newLocalEnv(t, proxy.Options{Keys: kw, SmallObjectLimit: smallLimit})
+	ctx := context.Background()
+	client := e.noRetries()
+	e.mkBucket(t, "kms")
+	before := randomBytes(50_000)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("kms"), Key: aws.String("before"),
+		Body: bytes.NewReader(before)}); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("kms"),
+		Key: aws.String("mpu")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filesBefore := listFiles(t, dir)
+
+	kmsSrv.Kill()
+	small, large := randomBytes(10_000), randomBytes(smallLimit+10_000)
+	attempts := []struct {
+		name string
+		do   func() error
+	}{
+		{"GET", func() error {
+			_, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("kms"),
+				Key: aws.String("before")})
+			return err
+		}},
+		{"small PUT", func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("kms"),
+				Key: aws.String("during"), Body: bytes.NewReader(small)})
+			return err
+		}},
+		{"streamed PUT", func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("kms"),
+				Key: aws.String("during-large"), Body: bytes.NewReader(large)})
+			return err
+		}},
+		{"CreateMultipartUpload", func() error {
+			_, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+				Bucket: aws.String("kms"), Key: aws.String("during-mpu")})
+			return err
+		}},
+		{"UploadPart", func() error {
+			_, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("kms"),
+				Key: aws.String("mpu"), UploadId: cr.UploadId, PartNumber: aws.Int32(1),
+				Body: bytes.NewReader(small)})
+			return err
+		}},
+		{"CopyObject", func() error {
+			_, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("kms"),
+				Key: aws.String("during-copy"), CopySource: aws.String("kms/before")})
+			return err
+		}},
+	}
+	for _, a := range attempts {
+		t.Run(a.name, func(t *testing.T) {
+			err := a.do()
+			assertS3Code(t, err, "ServiceUnavailable")
+			assertHTTPStatus(t, err, 503)
+		})
+	}
+	after := listFiles(t, dir)
+	for p := range after {
+		if _, ok := filesBefore[p]; !ok {
+			t.Errorf("the store gained %s while the key service was down", p)
+		}
+	}
+	for p, b := range after {
+		for _, v := range [][]byte{small, large} {
+			if containsWindow(b, v) {
+				t.Errorf("plaintext written to %s", p)
+			}
+		}
+	}
+
+	kmsSrv.Restart(t)
+	expectContent(t, e, "kms", "before", before)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("kms"), Key: aws.String("during"),
+		Body: bytes.NewReader(small)}); err != nil {
+		t.Fatalf("PUT once the KMS is back: %v", err)
+	}
+	expectContent(t, e, "kms", "during", small)
 }

@@ -319,3 +319,31 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Kill stops the server at once (SIGKILL), as a crash or an unreachable
+// KMS would look to its clients. Its keys stay in DataDir; Restart brings
+// them back.
+func (s *Server) Kill() {
+	s.cmd.Process.Kill()
+	<-s.done
+}
+
+// Restart starts the server again after Kill, on the same port and with
+// the same data directory, and waits until it answers.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	env := s.cmd.Env
+	s.cmd = exec.Command(s.cmd.Path)
+	s.cmd.Env = env
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	s.done = make(chan struct{})
+	dieWithParent(s.cmd)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("kmstest: restart: %v", err)
+	}
+	done := s.done
+	go func() { s.cmd.Wait(); close(done) }()
+	if err := s.waitReady(); err != nil {
+		t.Fatalf("kmstest: restart: %v\n%s", err, s.out.String())
+	}
+}

@@ -48,3 +48,8 @@ go test -count=1 -timeout 20m ./...
 echo "== fuzz"
 bash scripts/fuzz.sh "${CLOAK_FUZZTIME:-3s}"
 # --- end fuzz ---
+
+# --- soak: a one-minute soak against MinIO with restarts (see scripts/soak.sh) ---
+echo "== soak"
+bash scripts/soak.sh "${CLOAK_SOAKTIME:-1m}"
+# --- end soak ---

@@ -42,7 +42,8 @@ func TestHTTPServer_DefaultTimeoutsSuitLargeTransfers(t *testing.T) {
 	if srv.ReadTimeout != 0 || srv.WriteTimeout != 0 {
 		t.Fatal("a whole-request timeout would cut off large uploads and downloads")
 	}
-	if srv.ReadHeaderTimeout != to.header || srv.IdleTimeout != to.idle || srv.MaxHeaderBytes != maxHeaderBytes {
+	if srv.ReadHeaderTimeout != to.header || srv.IdleTimeout != to.idle ||
+		srv.MaxHeaderBytes != maxHeaderBytes {
 		t.Fatalf("server limits %v %v %d", srv.ReadHeaderTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
 	}
 }
@@ -193,7 +194,8 @@ func TestHTTPServer_SlowClientsAreCutOff(t *testing.T) {
 		c := e.dial(t)
 		c.Write(append(e.signed(http.MethodPut, "/slow/stalled", 1<<20), "only the start"...))
 		got := cutOff(t, c, nil)
-		if !strings.Contains(got, "400 Bad Request") || !strings.Contains(got, "<Code>RequestTimeout</Code>") {
+		if !strings.Contains(got, "400 Bad Request") ||
+			!strings.Contains(got, "<Code>RequestTimeout</Code>") {
 			t.Fatalf("stalled upload answered:\n%.500s", got)
 		}
 	})

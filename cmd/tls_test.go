@@ -35,14 +35,19 @@ type tlsProbe struct {
 // do, so a refusal is Cloak's.
 func tlsProbes(kind string) []tlsProbe {
 	legacy := "DEFAULT:@SECLEVEL=0"
+	ecdhe := "ECDHE-" + kind + "-"
 	p := []tlsProbe{
 		{"TLS 1.3", []string{"-tls1_3"}, true},
-		{"TLS 1.2 with ECDHE and AES-GCM", []string{"-tls1_2", "-cipher", "ECDHE-" + kind + "-AES128-GCM-SHA256"}, true},
-		{"TLS 1.2 with ChaCha20-Poly1305", []string{"-tls1_2", "-cipher", "ECDHE-" + kind + "-CHACHA20-POLY1305"}, true},
+		{"TLS 1.2 with ECDHE and AES-GCM", []string{"-tls1_2", "-cipher", ecdhe + "AES128-GCM-SHA256"},
+			true},
+		{"TLS 1.2 with ChaCha20-Poly1305", []string{"-tls1_2", "-cipher", ecdhe + "CHACHA20-POLY1305"},
+			true},
 		{"TLS 1.0", []string{"-tls1", "-cipher", legacy}, false},
 		{"TLS 1.1", []string{"-tls1_1", "-cipher", legacy}, false},
-		{"TLS 1.2 with CBC and SHA-1", []string{"-tls1_2", "-cipher", "ECDHE-" + kind + "-AES128-SHA@SECLEVEL=0"}, false},
-		{"TLS 1.2 with CBC and SHA-256", []string{"-tls1_2", "-cipher", "ECDHE-" + kind + "-AES128-SHA256@SECLEVEL=0"}, false},
+		{"TLS 1.2 with CBC and SHA-1", []string{"-tls1_2", "-cipher", ecdhe + "AES128-SHA@SECLEVEL=0"},
+			false},
+		{"TLS 1.2 with CBC and SHA-256",
+			[]string{"-tls1_2", "-cipher", ecdhe + "AES128-SHA256@SECLEVEL=0"}, false},
 	}
 	if kind == "RSA" {
 		p = append(p,

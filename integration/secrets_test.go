@@ -42,12 +42,14 @@ func (r *recordingWrapper) keep(dk []byte) {
 	r.dks = append(r.dks, bytes.Clone(dk))
 }
 
-func (r *recordingWrapper) Wrap(ctx context.Context, dk []byte, wc crypto.WrapContext) (crypto.WrappedKey, error) {
+func (r *recordingWrapper) Wrap(ctx context.Context, dk []byte,
+	wc crypto.WrapContext) (crypto.WrappedKey, error) {
 	r.keep(dk)
 	return r.next.Wrap(ctx, dk, wc)
 }
 
-func (r *recordingWrapper) Unwrap(ctx context.Context, wk crypto.WrappedKey, wc crypto.WrapContext) ([]byte, error) {
+func (r *recordingWrapper) Unwrap(ctx context.Context, wk crypto.WrappedKey,
+	wc crypto.WrapContext) ([]byte, error) {
 	dk, err := r.next.Unwrap(ctx, wk, wc)
 	if err == nil {
 		r.keep(dk)

@@ -62,7 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.minio, "minio", os.Getenv("CLOAK_MINIO_BIN"), "the MinIO server binary")
 	fs.DurationVar(&o.duration, "duration", time.Minute, "how long to drive traffic")
 	fs.IntVar(&o.clients, "clients", 8, "concurrent clients")
-	fs.DurationVar(&o.restartEvery, "restart-every", 20*time.Second, "kill and restart MinIO this often (0: never)")
+	fs.DurationVar(&o.restartEvery, "restart-every", 20*time.Second,
+		"kill and restart MinIO this often (0: never)")
 	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "seed of the traffic mix")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -96,7 +97,8 @@ func soak(o options, stdout io.Writer) error {
 	defer c.stop()
 	client := newClient(c.endpoint)
 	bucket := "soak"
-	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+	_, err = client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucket})
+	if err != nil {
 		return fmt.Errorf("create bucket: %w", err)
 	}
 	fmt.Fprintf(stdout, "soak: %d clients for %v against %s, MinIO restarted every %v, seed %d\n",

@@ -212,8 +212,9 @@ func (w *worker) multipart(ctx context.Context) error {
 			}
 			done = append(done, s3types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
 		}
-		_, err = w.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &w.bucket,
-			Key: &key, UploadId: cr.UploadId, MultipartUpload: &s3types.CompletedMultipartUpload{Parts: done}})
+		_, err = w.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: &w.bucket, Key: &key, UploadId: cr.UploadId,
+			MultipartUpload: &s3types.CompletedMultipartUpload{Parts: done}})
 		return err
 	})
 }
@@ -331,7 +332,8 @@ func verify(ctx context.Context, client *s3.Client, bucket string, wd *world, st
 		var api smithy.APIError
 		switch {
 		case err == nil, errors.Is(err, errMismatch):
-		case errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NoSuchBucket"):
+		case errors.As(err, &api) &&
+			(api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NoSuchBucket"):
 			if !mayBeAbsent {
 				lost = append(lost, k)
 			}

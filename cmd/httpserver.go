@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -139,7 +140,10 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// isTimeout reports whether err is a passed deadline: a net.Error from
+// an HTTP/1 connection, or the wrapped os.ErrDeadlineExceeded of an
+// HTTP/2 stream.
 func isTimeout(err error) bool {
-	te, ok := err.(interface{ Timeout() bool })
-	return ok && te.Timeout()
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }

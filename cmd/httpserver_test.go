@@ -204,13 +204,7 @@ func TestHTTPServer_SlowClientsAreCutOff(t *testing.T) {
 		c.Write(e.signed(http.MethodGet, "/slow/big", 0))
 		// Read nothing: the server fills the socket buffers and must
 		// then give up on its own, which its log line shows.
-		deadline := time.Now().Add(slowBound)
-		for !strings.Contains(e.logs.String(), "op=GetObject") {
-			if time.Now().After(deadline) {
-				t.Fatalf("the GET of a client that stopped reading never ended:\n%s", e.logs.String())
-			}
-			time.Sleep(50 * time.Millisecond) // polling the log, not waiting for a server
-		}
+		e.waitLog(t, "op=GetObject")
 	})
 	t.Run("slow but steady body is served", func(t *testing.T) {
 		// One byte every 100 ms for 3 s: the upload takes three times
@@ -230,4 +224,50 @@ func TestHTTPServer_SlowClientsAreCutOff(t *testing.T) {
 			t.Fatalf("steady upload: %v %v", err, resp)
 		}
 	})
+}
+
+// TestHTTPServer_StalledHTTP2UploadIsCutOff checks the body timeout on an
+// HTTP/2 stream, which "cloak serve" offers through ALPN: the stream's
+// deadline, not the connection's, is pushed forward. Go's HTTP/2 server
+// resets a stream whose read deadline passes, so the client sees a stream
+// error (or, should the answer win the race, RequestTimeout) well before
+// its own timeout, and nothing is stored.
+func TestHTTPServer_StalledHTTP2UploadIsCutOff(t *testing.T) {
+	e := newSlowEnv(t)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest(http.MethodPut, "https://"+e.addr+"/slow/h2", pr)
+	req.ContentLength = 1 << 20
+	sigv4.SignRequest(req, sigv4.Credential{AccessKey: "AKIASLOW", SecretKey: "slow-secret"},
+		"us-east-1", "s3", time.Now(), sigv4.UnsignedPayload)
+	client := &http.Client{Timeout: slowBound, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	go pw.Write([]byte("the start, then nothing"))
+	resp, err := client.Do(req)
+	if err != nil {
+		if !strings.Contains(err.Error(), "stream error") {
+			t.Fatalf("stalled HTTP/2 upload: %v", err)
+		}
+	} else {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusBadRequest ||
+			!strings.Contains(string(b), "<Code>RequestTimeout</Code>") {
+			t.Fatalf("stalled HTTP/2 upload answered %s %s\n%s", resp.Proto, resp.Status, b)
+		}
+	}
+	e.waitLog(t, "key=h2")
+}
+
+// waitLog polls the server's log until a line holds want, for at most
+// slowBound: the handler logs after the client has its answer.
+func (e *slowEnv) waitLog(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(slowBound)
+	for !strings.Contains(e.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q in %v:\n%s", want, slowBound, e.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling the log, not waiting for a server
+	}
 }

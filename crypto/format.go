@@ -104,6 +104,21 @@ func (h *header) marshal() [HeaderSize]byte {
 	return b
 }
 
+// SegmentPrefixSize is how many leading bytes [LooksLikeSegment] needs.
+const SegmentPrefixSize = 8
+
+// LooksLikeSegment reports whether b starts like a segment of any version:
+// the magic "CLKS", a version byte, and (for version 1) its chunk size and
+// zero reserved bytes. It authenticates nothing; it lets a caller that
+// was about to treat b as plaintext notice ciphertext whose envelope was
+// removed.
+func LooksLikeSegment(b []byte) bool {
+	if len(b) < SegmentPrefixSize || [4]byte(b[0:4]) != segmentMagic {
+		return false
+	}
+	return b[4] != Version || b[5] == chunkSizeLog2 && b[6] == 0 && b[7] == 0
+}
+
 // parseHeader decodes a segment header. It checks the fixed fields only;
 // the commitment is checked by [segmentKeys.verify].
 func parseHeader(b []byte) (header, error) {

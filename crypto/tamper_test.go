@@ -217,3 +217,25 @@ func TestTamper_RangeReadNeverReturnsBadChunk(t *testing.T) {
 		t.Fatalf("range after the damage: %v", err)
 	}
 }
+
+func TestLooksLikeSegment(t *testing.T) {
+	seg := encryptSegment(t, testKey(t, 1), 0, []byte("some plaintext"), testRand(2))
+	otherVersion := append([]byte("CLKS\x02"), make([]byte, 10)...)
+	cases := []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"a segment", seg, true},
+		{"a segment of a later version", otherVersion, true},
+		{"too short", seg[:SegmentPrefixSize-1], false},
+		{"plaintext", []byte("%PDF-1.7 a document"), false},
+		{"the magic with a bad chunk size", append([]byte("CLKS\x01\x11"), 0, 0), false},
+		{"the magic with reserved bytes set", append([]byte("CLKS\x01\x10"), 0, 1), false},
+	}
+	for _, c := range cases {
+		if got := LooksLikeSegment(c.b); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

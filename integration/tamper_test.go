@@ -245,6 +245,16 @@ func TestTamper_StoreWriteAttacksAreDetected(t *testing.T) {
 			t.Run("part record dropped during an upload", func(t *testing.T) {
 				te.dropPartRecord(t)
 			})
+			t.Run("envelope stripped in a migrating bucket", func(t *testing.T) {
+				// Where objects without an envelope are served as they
+				// are, ciphertext stripped of its envelope must still
+				// not be served as data.
+				te.restore(t)
+				te.putRaw(t, "single", te.clean["single"].body, nil)
+				opts := te.opts
+				opts.Migrating = func(bucket, key string) bool { return true }
+				te.expectRefusedBy(t, tamperCase{victim: "single", code: "InternalError"}, opts)
+			})
 		})
 	}
 }
@@ -346,7 +356,13 @@ func tamperRanges(victim string) [][2]int64 {
 // every range of tamperRanges.
 func (te *tamperEnv) expectRefused(t *testing.T, c tamperCase) {
 	t.Helper()
-	fresh := newEnv(t, te.store, te.opts).noRetries()
+	te.expectRefusedBy(t, c, te.opts)
+}
+
+// expectRefusedBy is expectRefused through a Cloak with opts.
+func (te *tamperEnv) expectRefusedBy(t *testing.T, c tamperCase, opts proxy.Options) {
+	t.Helper()
+	fresh := newEnv(t, te.store, opts).noRetries()
 	want := te.plain[c.victim]
 	for _, r := range tamperRanges(c.victim) {
 		off, end := r[0], r[1]

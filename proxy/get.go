@@ -59,6 +59,11 @@ func (s *Server) getObject(ctx context.Context, rq *request) error {
 		rq.w.WriteHeader(status)
 		return nil
 	}
+	if obj.plaintext {
+		if err := s.refuseStrippedCiphertext(ctx, obj); err != nil {
+			return err
+		}
+	}
 	body, err := s.openRange(ctx, obj, off, n)
 	if err != nil {
 		return err
@@ -138,6 +143,35 @@ func (s *Server) openRange(ctx context.Context, obj *storedObject, off, n int64)
 		return nil, err
 	}
 	return countOpened(ctx, rc), nil
+}
+
+// errStrippedEnvelope is the integrity failure of an object served as
+// plaintext (in a migrating bucket) that holds Cloak ciphertext: someone
+// removed its envelope, and its bytes must not be served as data.
+var errStrippedEnvelope = fmt.Errorf("object without an envelope holds cloak ciphertext: %w",
+	crypto.ErrAuthentication)
+
+// refuseStrippedCiphertext reads the first bytes of an object about to be
+// served as plaintext and fails if they begin a Cloak segment. It costs one
+// small read per GET, only for objects without an envelope.
+func (s *Server) refuseStrippedCiphertext(ctx context.Context, obj *storedObject) error {
+	if obj.info.Size < crypto.HeaderSize {
+		return nil
+	}
+	rc, _, err := s.opts.Store.GetObject(ctx, obj.bucket, obj.key, 0, crypto.SegmentPrefixSize,
+		backend.GetOptions{IfMatch: obj.info.ETag})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var prefix [crypto.SegmentPrefixSize]byte
+	if _, err := io.ReadFull(rc, prefix[:]); err != nil {
+		return fmt.Errorf("read the start of a plaintext object: %w", err)
+	}
+	if crypto.LooksLikeSegment(prefix[:]) {
+		return errStrippedEnvelope
+	}
+	return nil
 }
 
 // setObjectHeaders sets the headers GET and HEAD share.

@@ -354,7 +354,7 @@ func xmlAttacks() []struct{ name, body string } {
 func TestAttack_XMLBodies(t *testing.T) {
 	e, _ := newLocalEnv(t, proxy.Options{})
 	e.mkBucket(t, "xml")
-	upload := createUpload(t, e, "xml", "mpu")
+	upload := rawCreateUpload(t, e, "xml", "mpu")
 	targets := []struct {
 		name, root, query string
 	}{
@@ -413,9 +413,9 @@ func TestAttack_XMLBodies(t *testing.T) {
 	}
 }
 
-// createUpload starts a multipart upload with a raw request and returns
+// rawCreateUpload starts a multipart upload with a raw request and returns
 // its id.
-func createUpload(t *testing.T, e *env, bucket, key string) string {
+func rawCreateUpload(t *testing.T, e *env, bucket, key string) string {
 	t.Helper()
 	req := e.newRequest(t, http.MethodPost, "/"+bucket+"/"+key, "uploads=", nil)
 	sigv4.SignRequest(req, testCred, e.region, "s3", time.Now(), sigv4.UnsignedPayload)
@@ -449,7 +449,7 @@ func TestAttack_PathTraversalThroughTheProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := listFiles(t, root)
+	before := filesUnder(t, root)
 	// Raw (escaped) paths after /trav/.
 	keys := []string{
 		"../outside", "../../outside", "a/../../../outside", "..%2F..%2Foutside",
@@ -478,7 +478,7 @@ func TestAttack_PathTraversalThroughTheProxy(t *testing.T) {
 			t.Errorf("PUT %s: %d %q, want a clear S3 error", path, pa.status, pa.code)
 		}
 	}
-	after := listFiles(t, root)
+	after := filesUnder(t, root)
 	for p, b := range before {
 		if !bytes.Equal(after[p], b) {
 			t.Errorf("%s changed", p)
@@ -491,9 +491,9 @@ func TestAttack_PathTraversalThroughTheProxy(t *testing.T) {
 	}
 }
 
-// listFiles returns every regular file below root (relative, slashed)
+// filesUnder returns every regular file below root (relative, slashed)
 // with its contents, skipping the store's temp and state directories.
-func listFiles(t *testing.T, root string) map[string][]byte {
+func filesUnder(t *testing.T, root string) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {

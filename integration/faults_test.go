@@ -170,7 +170,7 @@ func TestFaults_KeyServiceDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	filesBefore := listFiles(t, dir)
+	filesBefore := filesUnder(t, dir)
 
 	kmsSrv.Kill()
 	small, large := randomBytes(10_000), randomBytes(smallLimit+10_000)
@@ -217,7 +217,7 @@ func TestFaults_KeyServiceDown(t *testing.T) {
 			assertHTTPStatus(t, err, 503)
 		})
 	}
-	after := listFiles(t, dir)
+	after := filesUnder(t, dir)
 	for p := range after {
 		if _, ok := filesBefore[p]; !ok {
 			t.Errorf("the store gained %s while the key service was down", p)

@@ -23,18 +23,17 @@ import (
 
 // The store-tampering scenario: an adversary with write access to the
 // backing store (a storage administrator, a stolen storage credential)
-// changes what Cloak wrote, acting on the store directly. Every GET of the
-// damaged object through Cloak, whole or ranged, must fail without
-// returning a byte of the damaged region; ranges that lie entirely before
-// the damage succeed where docs/FORMAT.md (sections 5 and 6) says a reader
-// needs nothing from the damaged region; every failure is logged as
-// possible tampering.
+// changes what Cloak wrote, acting on the store directly. Every GET through
+// Cloak that touches the damage, whole or ranged, must fail without
+// returning a byte of the damaged region, and be logged as possible
+// tampering; ranges that need no damaged chunk succeed, as docs/FORMAT.md
+// (sections 5 and 6) allows.
 
-const C = crypto.ChunkSize
+const tamperChunk = crypto.ChunkSize
 
 // tamperSingleSize is five full chunks and a short last one, so damage can
 // be placed in a middle chunk, at a chunk boundary and in the trailer.
-const tamperSingleSize = 5*C + 1000
+const tamperSingleSize = 5*tamperChunk + 1000
 
 // tamperParts are the part sizes of the multipart victim.
 var tamperParts = []int{5 * mib, 5 * mib, 1000}
@@ -112,7 +111,7 @@ func tamperCases() []tamperCase {
 			te.putRaw(t, "single", f(bytes.Clone(c.body)), c.meta)
 		}
 	}
-	chunkAt := func(i int) int { return crypto.HeaderSize + i*(C+crypto.TagSize) }
+	chunkAt := func(i int) int { return crypto.HeaderSize + i*(tamperChunk+crypto.TagSize) }
 	segs := segmentOffsets(tamperParts)
 	multi := func(f func(body []byte) []byte) func(*testing.T, *tamperEnv) {
 		return func(t *testing.T, te *tamperEnv) {
@@ -124,25 +123,25 @@ func tamperCases() []tamperCase {
 		{"flipped byte in chunk 2", "single", single(func(b []byte) []byte {
 			b[chunkAt(2)+100] ^= 0x40
 			return b
-		}), 2 * C, 3 * C, "InternalError"},
+		}), 2 * tamperChunk, 3 * tamperChunk, "InternalError"},
 		{"truncated at a chunk boundary", "single", single(func(b []byte) []byte {
 			return b[:chunkAt(3)] // chunks 0..2 left, no final chunk, no trailer
-		}), 2 * C, 0, "InternalError"},
+		}), 2 * tamperChunk, 0, "InternalError"},
 		{"trailer cut short", "single", single(func(b []byte) []byte {
 			return b[:len(b)-crypto.TrailerSize/2]
-		}), 5 * C, 0, "InternalError"},
+		}), 5 * tamperChunk, 0, "InternalError"},
 		{"one byte appended", "single", single(func(b []byte) []byte {
 			return append(b, 0)
-		}), 5 * C, 0, "InternalError"},
+		}), 5 * tamperChunk, 0, "InternalError"},
 		{"a chunk's worth appended", "single", single(func(b []byte) []byte {
 			return append(b, b[chunkAt(0):chunkAt(1)]...)
-		}), 5 * C, 0, "InternalError"},
+		}), 5 * tamperChunk, 0, "InternalError"},
 		{"chunks 1 and 2 swapped", "single", single(func(b []byte) []byte {
 			c1 := bytes.Clone(b[chunkAt(1):chunkAt(2)])
 			copy(b[chunkAt(1):], b[chunkAt(2):chunkAt(3)])
 			copy(b[chunkAt(2):], c1)
 			return b
-		}), C, 3 * C, "InternalError"},
+		}), tamperChunk, 3 * tamperChunk, "InternalError"},
 		{"another object's body", "single", func(t *testing.T, te *tamperEnv) {
 			te.putRaw(t, "single", te.clean["other"].body, te.clean["single"].meta)
 		}, 0, 0, "InternalError"},
@@ -184,7 +183,7 @@ func tamperCases() []tamperCase {
 		{"flipped byte in part 2", "multi", multi(func(b []byte) []byte {
 			b[segs[1]+crypto.HeaderSize+10] ^= 1
 			return b
-		}), int64(tamperParts[0]), int64(tamperParts[0] + C), "InternalError"},
+		}), int64(tamperParts[0]), int64(tamperParts[0] + tamperChunk), "InternalError"},
 		{"manifest deleted", "multi", func(t *testing.T, te *tamperEnv) {
 			if err := te.store.DeleteObject(context.Background(), "tamper",
 				te.manifestOf(t, "multi")); err != nil {
@@ -342,13 +341,14 @@ func (te *tamperEnv) restore(t *testing.T) {
 // tamperRanges are the reads tried on each damaged object: plaintext
 // [off, end] (end -1 for a whole GET), around chunk and part boundaries.
 func tamperRanges(victim string) [][2]int64 {
+	const c = tamperChunk
 	if victim == "multi" {
 		p := int64(tamperParts[0])
-		return [][2]int64{{0, -1}, {0, 99}, {p - C, p - 1}, {p - 10, p + 10}, {p + C, p + C + 10},
+		return [][2]int64{{0, -1}, {0, 99}, {p - c, p - 1}, {p - 10, p + 10}, {p + c, p + c + 10},
 			{2 * p, 2*p + 999}}
 	}
-	return [][2]int64{{0, -1}, {0, 0}, {0, C - 1}, {C, 2*C - 1}, {2*C - 5, 2*C + 5}, {3 * C, 3*C + 10},
-		{5*C - 1, 5*C + 5}, {tamperSingleSize - 10, tamperSingleSize - 1}}
+	return [][2]int64{{0, -1}, {0, 0}, {0, c - 1}, {c, 2*c - 1}, {2*c - 5, 2*c + 5}, {3 * c, 3*c + 10},
+		{5*c - 1, 5*c + 5}, {tamperSingleSize - 10, tamperSingleSize - 1}}
 }
 
 // expectRefused reads the damaged victim through a fresh Cloak instance

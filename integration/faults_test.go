@@ -3,16 +3,20 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cloakproxy/cloak/backend/localstore"
+	"github.com/cloakproxy/cloak/backend/s3store"
+	"github.com/cloakproxy/cloak/integration/miniotest"
 	"github.com/cloakproxy/cloak/keys/awskms"
 	"github.com/cloakproxy/cloak/keys/awskms/kmstest"
 	"github.com/cloakproxy/cloak/proxy"
@@ -38,20 +42,46 @@ func mountTmpfs(t *testing.T, size string) string {
 	return dir
 }
 
-// TestFaults_DiskFull runs the embedded store on an 8 MiB file system and
-// fills it: writes that do not fit fail with 507 InsufficientStorage (a
-// server error that clients report at once rather than retry for
-// minutes, see docs/OPERATIONS.md), leave no partial object and no temp
-// file, and every object written before stays readable; once space is
-// freed, writes succeed again.
+// TestFaults_DiskFull runs the embedded store on an 8 MiB file system, and
+// MinIO on a 64 MiB one, and fills it: writes that do not fit fail with
+// 507 InsufficientStorage (a server error that clients report at once
+// rather than retry for minutes, see docs/OPERATIONS.md), leave no partial
+// object (and, in the embedded store, no temp file), and every object
+// written before stays readable; once space is freed, writes succeed
+// again.
 func TestFaults_DiskFull(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
-	st, err := localstore.New(dir)
-	if err != nil {
-		t.Fatal(err)
+	stores := []struct {
+		name string
+		open func(t *testing.T) (*env, string) // env and the local store's temp dir
+	}{
+		{"local", func(t *testing.T) (*env, string) {
+			dir := mountTmpfs(t, "8m")
+			st, err := localstore.New(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() }) // before the unmount
+			return newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit}), dir + "/tmp"
+		}},
+		{"minio", func(t *testing.T) (*env, string) {
+			m := miniotest.StartIn(t, mountTmpfs(t, "64m"))
+			st, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey,
+				SecretKey: m.SecretKey, Lookup: "path", Region: "us-east-1", MaxRetries: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit}), ""
+		}},
 	}
-	t.Cleanup(func() { st.Close() }) // before the unmount
-	e := newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit})
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			e, tmpDir := st.open(t)
+			fillTheDisk(t, e, tmpDir)
+		})
+	}
+}
+
+func fillTheDisk(t *testing.T, e *env, tmpDir string) {
 	ctx := context.Background()
 	client := e.noRetries()
 	e.mkBucket(t, "full")
@@ -66,7 +96,7 @@ func TestFaults_DiskFull(t *testing.T) {
 	// object and a part, each larger than what is left.
 	var filled []string
 	for i := 0; ; i++ {
-		key := "filler-" + string(rune('a'+i))
+		key := fmt.Sprintf("filler-%03d", i)
 		_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"), Key: aws.String(key),
 			Body: bytes.NewReader(randomBytes(1 << 20))})
 		if err != nil {
@@ -75,8 +105,8 @@ func TestFaults_DiskFull(t *testing.T) {
 			break
 		}
 		filled = append(filled, key)
-		if i > 20 {
-			t.Fatal("an 8 MiB file system took 20 MiB")
+		if i > 100 {
+			t.Fatal("the file system took 100 MiB")
 		}
 	}
 	attempts := []struct {
@@ -115,7 +145,7 @@ func TestFaults_DiskFull(t *testing.T) {
 	for k, v := range kept {
 		expectContent(t, e, "full", k, v)
 	}
-	if tmp, _ := os.ReadDir(dir + "/tmp"); len(tmp) != 0 {
+	if tmp, _ := os.ReadDir(tmpDir); tmpDir != "" && len(tmp) != 0 {
 		t.Errorf("%d temp files left behind", len(tmp))
 	}
 	l, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("full")})
@@ -134,10 +164,19 @@ func TestFaults_DiskFull(t *testing.T) {
 		Delete: &s3types.Delete{Objects: objs}}); err != nil {
 		t.Fatal(err)
 	}
+	// MinIO frees the space of deleted objects in the background.
 	again := randomBytes(1 << 20)
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"), Key: aws.String("again"),
-		Body: bytes.NewReader(again)}); err != nil {
-		t.Fatalf("PUT after space was freed: %v", err)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"),
+			Key: aws.String("again"), Body: bytes.NewReader(again)})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PUT after space was freed: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling for the store to reclaim space
 	}
 	expectContent(t, e, "full", "again", again)
 }

@@ -3,6 +3,7 @@ package s3store
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/minio/minio-go/v7"
 
@@ -52,6 +53,11 @@ func mapErr(err error) error {
 	}
 	if resp.StatusCode == 412 {
 		return fmt.Errorf("%w (%s)", backend.ErrPreconditionFailed, resp.Code)
+	}
+	if resp.StatusCode >= 500 && strings.Contains(resp.Message, "no space left on device") {
+		// MinIO reports a drive that filled up before its free-space
+		// threshold tripped as an InternalError naming the cause.
+		return fmt.Errorf("%w (%s: %s)", backend.ErrInsufficientStorage, resp.Code, resp.Message)
 	}
 	return fmt.Errorf("s3 error %s (HTTP %d): %s", resp.Code, resp.StatusCode, resp.Message)
 }

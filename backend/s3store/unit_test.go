@@ -113,6 +113,16 @@ func TestMapErr(t *testing.T) {
 	if !errors.Is(err, backend.ErrPreconditionFailed) {
 		t.Errorf("412 without a known code = %v", err)
 	}
+	// What MinIO answers when its drive fills up below its threshold.
+	err = mapErr(minio.ErrorResponse{Code: "InternalError", StatusCode: 500,
+		Message: "We encountered an internal error, please try again.: cause(no space left on device)"})
+	if !errors.Is(err, backend.ErrInsufficientStorage) {
+		t.Errorf("a full MinIO drive = %v", err)
+	}
+	if err := mapErr(minio.ErrorResponse{Code: "InternalError", StatusCode: 500, Message: "msg"}); errors.Is(err,
+		backend.ErrInsufficientStorage) {
+		t.Errorf("any InternalError = %v", err)
+	}
 	other := errors.New("connection refused")
 	if mapErr(other) != other || mapErr(nil) != nil {
 		t.Error("mapErr changed a non-S3 error")

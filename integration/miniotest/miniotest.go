@@ -96,7 +96,20 @@ func StartTLS(t testing.TB) *Server {
 	return startServer(t, true)
 }
 
+// StartIn is Start with the server's files under dir (a file system the
+// test prepared, such as a small tmpfs) instead of a fresh temporary
+// directory.
+func StartIn(t testing.TB, dir string) *Server {
+	t.Helper()
+	return startServerIn(t, false, dir)
+}
+
 func startServer(t testing.TB, useTLS bool) *Server {
+	t.Helper()
+	return startServerIn(t, useTLS, t.TempDir())
+}
+
+func startServerIn(t testing.TB, useTLS bool, dir string) *Server {
 	t.Helper()
 	bin := Binary()
 	if _, err := os.Stat(bin); bin == "" || err != nil {
@@ -106,7 +119,6 @@ func startServer(t testing.TB, useTLS bool) *Server {
 		}
 		t.Skip(msg)
 	}
-	dir := t.TempDir()
 	caFile := ""
 	if useTLS {
 		var err error

@@ -121,19 +121,33 @@ func (w *deadlineWriter) SetWriteDeadline(t time.Time) error {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// deadlineBody pushes the read deadline forward before each read.
+// deadlineBody pushes the read deadline forward before each read, until
+// the body has ended.
 type deadlineBody struct {
 	io.ReadCloser
 	w *deadlineWriter
+	// ended is set once a read returned an error (EOF included). From
+	// then on the server's background read (which watches for the client
+	// going away, and cancels the request's context if its read fails)
+	// owns the connection's read side, without a deadline: pushing one
+	// would cancel a handler still working after the body, such as a
+	// CompleteMultipartUpload while the store assembles the object.
+	ended bool
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.ended {
+		return b.ReadCloser.Read(p)
+	}
 	if b.w.fixedRead.IsZero() {
 		_ = b.w.rc.SetReadDeadline(time.Now().Add(b.w.read))
 	}
 	// The first read may make the server write 100 Continue.
 	b.w.pushWrite()
 	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.ended = true
+	}
 	if isTimeout(err) {
 		return n, errBodyStalled.WithCause(err)
 	}

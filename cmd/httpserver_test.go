@@ -271,3 +271,41 @@ func (e *slowEnv) waitLog(t *testing.T, want string) {
 		time.Sleep(50 * time.Millisecond) // polling the log, not waiting for a server
 	}
 }
+
+// TestHTTPServer_SlowWorkAfterTheBodyIsNotCutOff has a handler that reads
+// a body to its end and then works for longer than the body timeout, as a
+// CompleteMultipartUpload of a large object does while the store
+// assembles it: the request's context stays live and the answer arrives.
+func TestHTTPServer_SlowWorkAfterTheBodyIsNotCutOff(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		// Readers may read again after EOF (sticky errors do); the
+		// server's background read, pending since EOF, must not
+		// inherit a deadline from that.
+		r.Body.Read(make([]byte, 1))
+		select {
+		case <-r.Context().Done():
+			http.Error(w, "context cancelled", http.StatusInternalServerError)
+			return
+		case <-time.After(3 * testTimeouts.bodyIdle): // the handler's slow work
+		}
+		io.WriteString(w, "done")
+	})
+	srv := newHTTPServer(h, slog.Default(), testTimeouts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	client := &http.Client{Timeout: slowBound}
+	resp, err := client.Post("http://"+ln.Addr().String()+"/", "text/plain", strings.NewReader("body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "done" {
+		t.Fatalf("slow work after the body: %s %s", resp.Status, b)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -71,12 +72,42 @@ func (l *logBuffer) lines(words ...string) []string {
 	return out
 }
 
+// tamperObserver keeps what the proxy tells its Observer (on which the
+// audit log and its alerts are built) about requests that found tampering.
+type tamperObserver struct {
+	mu      sync.Mutex
+	flagged []proxy.Summary
+}
+
+func (o *tamperObserver) Admit(*http.Request) error { return nil }
+
+func (o *tamperObserver) Done(s *proxy.Summary) {
+	if s.Tampered {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.flagged = append(o.flagged, *s)
+	}
+}
+
+func (o *tamperObserver) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.flagged)
+}
+
+func (o *tamperObserver) last() proxy.Summary {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.flagged[len(o.flagged)-1]
+}
+
 // tamperEnv is one store written through Cloak, with the clean stored form
 // of every victim kept so each attack starts from an intact store.
 type tamperEnv struct {
 	*env
 	opts  proxy.Options
 	logs  *logBuffer
+	seen  *tamperObserver
 	plain map[string][]byte // victim key -> plaintext
 	clean map[string]rawObject
 	// older is the stored form of a previous version of "single".
@@ -265,8 +296,10 @@ func newTamperEnv(t *testing.T, store backend.Store) *tamperEnv {
 	if err := ring.Add("test-master", 1, kek); err != nil {
 		t.Fatal(err)
 	}
-	te := &tamperEnv{logs: &logBuffer{}, plain: map[string][]byte{}, clean: map[string]rawObject{}}
-	te.opts = proxy.Options{Keys: ring, Logger: slog.New(slog.NewTextHandler(te.logs, nil))}
+	te := &tamperEnv{logs: &logBuffer{}, seen: &tamperObserver{}, plain: map[string][]byte{},
+		clean: map[string]rawObject{}}
+	te.opts = proxy.Options{Keys: ring, Logger: slog.New(slog.NewTextHandler(te.logs, nil)),
+		Observer: te.seen}
 	te.env = newEnv(t, store, te.opts)
 	ctx := context.Background()
 	te.mkBucket(t, "tamper")
@@ -371,7 +404,7 @@ func (te *tamperEnv) expectRefusedBy(t *testing.T, c tamperCase, opts proxy.Opti
 			end = int64(len(want)) - 1
 		}
 		name := fmt.Sprintf("bytes %d-%d", off, end)
-		before := len(te.logs.lines("possible_tampering=true"))
+		before := tamperReports{len(te.logs.lines("possible_tampering=true")), te.seen.count()}
 		got, err, refused := getSome(fresh, c.victim, off, end, whole)
 		if !whole && (end < c.good || c.bad > 0 && off >= c.bad) {
 			if err != nil || !bytes.Equal(got, want[off:end+1]) {
@@ -399,19 +432,33 @@ func (te *tamperEnv) expectRefusedBy(t *testing.T, c tamperCase, opts proxy.Opti
 	}
 }
 
+// tamperReports counts the reports of tampering so far: log lines, and
+// requests the Observer was told found tampering.
+type tamperReports struct{ logged, observed int }
+
 // expectTamperingReported checks that the failed read was logged at error
-// level as possible tampering. The audit log and its alert on ciphertext
-// that fails authentication belong here too, once they exist.
-func (te *tamperEnv) expectTamperingReported(t *testing.T, name string, before int) {
+// level as possible tampering, and reported to the Observer (which feeds
+// the audit log and the alert on ciphertext that fails authentication)
+// as a tampered request for the victim.
+func (te *tamperEnv) expectTamperingReported(t *testing.T, name string, before tamperReports) {
 	t.Helper()
 	lines := te.logs.lines("possible_tampering=true")
-	if len(lines) <= before {
+	if len(lines) <= before.logged {
 		t.Errorf("%s: the failure was not logged as possible tampering", name)
 		return
 	}
 	if last := lines[len(lines)-1]; !strings.Contains(last, "level=ERROR") ||
 		!strings.Contains(last, "key=single") && !strings.Contains(last, "key=multi") {
 		t.Errorf("%s: tampering logged as %q", name, last)
+	}
+	if te.seen.count() <= before.observed {
+		t.Errorf("%s: the Observer was not told of the tampering", name)
+		return
+	}
+	// A read cut off mid-body has sent its 200 already; its code says
+	// how it ended.
+	if s := te.seen.last(); s.Op != "GetObject" || s.Bucket != "tamper" || s.Code == "" {
+		t.Errorf("%s: tampering reported as %+v", name, s)
 	}
 }
 

@@ -250,9 +250,10 @@ func TestHTTPServer_StalledHTTP2UploadIsCutOff(t *testing.T) {
 		}
 	} else {
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		// The answer may also lose the race with the reset halfway.
+		b, readErr := io.ReadAll(resp.Body)
 		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusBadRequest ||
-			!strings.Contains(string(b), "<Code>RequestTimeout</Code>") {
+			readErr == nil && !strings.Contains(string(b), "<Code>RequestTimeout</Code>") {
 			t.Fatalf("stalled HTTP/2 upload answered %s %s\n%s", resp.Proto, resp.Status, b)
 		}
 	}

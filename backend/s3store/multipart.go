@@ -39,8 +39,9 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, pa
 	if err := checkKey(key); err != nil {
 		return backend.PartInfo{}, fmt.Errorf("upload part of %s/%s: %w", bucket, key, err)
 	}
-	p, err := s.core.PutObjectPart(ctx, bucket, key, uploadID, partNumber,
-		&exactReader{r: body, left: size}, size,
+	er := &exactReader{r: body, left: size}
+	defer er.detach()
+	p, err := s.core.PutObjectPart(ctx, bucket, key, uploadID, partNumber, er, size,
 		minio.PutObjectPartOptions{DisableContentSha256: true})
 	if err != nil {
 		return backend.PartInfo{}, fmt.Errorf("upload part %d of %s/%s: %w", partNumber,

@@ -37,9 +37,13 @@ func (s *Store) putObject(ctx context.Context, bucket, key string, body io.Reade
 	case size < -1:
 		return backend.ObjectInfo{}, fmt.Errorf("size %d: %w", size, backend.ErrInvalidArgument)
 	case size >= 0 && size <= maxSinglePut:
-		return s.putSingle(ctx, bucket, key, &exactReader{r: body, left: size}, size, md, opts)
+		er := &exactReader{r: body, left: size}
+		defer er.detach()
+		return s.putSingle(ctx, bucket, key, er, size, md, opts)
 	case size > maxSinglePut:
-		body = &exactReader{r: body, left: size}
+		er := &exactReader{r: body, left: size}
+		defer er.detach()
+		body = er
 	}
 	return s.putStream(ctx, bucket, key, body, md, opts)
 }

@@ -118,13 +118,39 @@ func (s *Store) abortQuietly(bucket, key, id string) {
 // fewer or more. It checks for extra bytes before returning the last
 // ones, so a request whose body is too long fails before it is complete
 // and the server stores nothing.
+//
+// The HTTP transport may still read a request body after the request has
+// returned (it writes bodies from a goroutine of its own, and a server
+// that answers early, such as one out of space, ends the request first).
+// The caller's reader must not be touched after the store method returns,
+// since the caller then closes or reuses it: a store method calls detach
+// before it returns, which waits for a Read in progress and makes later
+// ones fail without reaching r.
 type exactReader struct {
-	r    io.Reader
-	left int64
-	err  error // sticky: io.EOF once done, or the failure
+	mu       sync.Mutex
+	detached bool
+	r        io.Reader
+	left     int64
+	err      error // sticky: io.EOF once done, or the failure
+}
+
+// errDetached is what the transport reads from a body whose request has
+// already returned.
+var errDetached = errors.New("request body read after the request returned")
+
+// detach cuts the reader off from r; see exactReader.
+func (e *exactReader) detach() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.detached = true
 }
 
 func (e *exactReader) Read(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.detached {
+		return 0, errDetached
+	}
 	if e.err != nil {
 		return 0, e.err
 	}

@@ -185,3 +185,31 @@ func TestPartsFromETag(t *testing.T) {
 		}
 	}
 }
+
+// TestExactReaderDetach checks that once a store method has returned (and
+// detached its body), a late read by the HTTP transport neither reaches
+// the caller's reader nor races with the caller closing it.
+func TestExactReaderDetach(t *testing.T) {
+	src := &countingSource{r: bytes.NewReader(make([]byte, 100))}
+	e := &exactReader{r: src, left: 100}
+	if n, err := e.Read(make([]byte, 10)); n != 10 || err != nil {
+		t.Fatalf("read before detach: %d %v", n, err)
+	}
+	e.detach()
+	if n, err := e.Read(make([]byte, 10)); n != 0 || !errors.Is(err, errDetached) {
+		t.Fatalf("read after detach: %d %v", n, err)
+	}
+	if src.reads != 1 {
+		t.Fatalf("the source was read %d times, want 1", src.reads)
+	}
+}
+
+type countingSource struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *countingSource) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
+}

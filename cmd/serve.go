@@ -88,7 +88,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		Store: store, Keys: wrapper, Credentials: users,
 		Region: cfg.S3.Region, Domains: cfg.S3.Domains,
 		Migrating: cfg.IsMigrating, Logger: log,
-		Access: users, AuthLimiter: authLimiter(cfg),
+		Access: users, AuthLimiter: authLimiter(cfg), MaxRequests: cfg.MaxRequests,
 		Observer: mon,
 	})
 	if err != nil {

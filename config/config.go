@@ -45,6 +45,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// requests in flight before closing their connections.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MaxRequests bounds the requests served at once; a request beyond
+	// it is answered 503 SlowDown at once, which S3 clients retry with
+	// backoff, instead of taking memory. 0 means no limit.
+	MaxRequests int `yaml:"max_requests"`
 	// Log configures the server's structured log.
 	Log Log `yaml:"log"`
 	// Audit configures the audit log; Alerts the alert rules; Metrics
@@ -211,13 +215,16 @@ const (
 	DefaultRegion          = "us-east-1"
 	DefaultLookup          = "auto"
 	DefaultShutdownTimeout = 30 * time.Second
-	DefaultLogLevel        = "info"
-	DefaultLogFormat       = "text"
-	DefaultKeyProvider     = "ring"
-	DefaultReloadInterval  = 2 * time.Second
-	DefaultKeyCacheSize    = 10000
-	DefaultKeyCacheTTL     = 5 * time.Minute
-	DefaultPKCS11KeyLabel  = "cloak-master"
+	DefaultMaxRequests     = 1024
+	// MaxRequestsLimit is the largest MaxRequests accepted.
+	MaxRequestsLimit      = 1_000_000
+	DefaultLogLevel       = "info"
+	DefaultLogFormat      = "text"
+	DefaultKeyProvider    = "ring"
+	DefaultReloadInterval = 2 * time.Second
+	DefaultKeyCacheSize   = 10000
+	DefaultKeyCacheTTL    = 5 * time.Minute
+	DefaultPKCS11KeyLabel = "cloak-master"
 
 	DefaultAccessBucket       = "cloak-system"
 	DefaultAccessReload       = time.Second
@@ -237,6 +244,7 @@ func Default() *Config {
 		S3:              S3{Region: DefaultRegion},
 		Backend:         Backend{S3: S3Backend{Lookup: DefaultLookup}},
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+		MaxRequests:     DefaultMaxRequests,
 		Log:             Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Keys: Keys{Provider: DefaultKeyProvider, ReloadInterval: Duration(DefaultReloadInterval),
 			CacheSize: DefaultKeyCacheSize, CacheTTL: Duration(DefaultKeyCacheTTL),

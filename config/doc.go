@@ -79,6 +79,7 @@
 //	access.auth_failure_window        CLOAK_ACCESS_AUTH_FAILURE_WINDOW        --access-auth-failure-window        1m
 //	migrating              CLOAK_MIGRATING               --migrating
 //	shutdown_timeout       CLOAK_SHUTDOWN_TIMEOUT        --shutdown-timeout     30s
+//	max_requests           CLOAK_MAX_REQUESTS            --max-requests         1024
 //	log.level              CLOAK_LOG_LEVEL               --log-level            info
 //	log.format             CLOAK_LOG_FORMAT              --log-format           text
 //	audit.sinks                    CLOAK_AUDIT_SINKS                    --audit-sinks                    file

@@ -140,6 +140,8 @@ var fields = []*field{
 		func(c *Config) any { return &c.Migrating }},
 	{"shutdown_timeout", durationKind, true, "graceful shutdown `timeout`",
 		func(c *Config) any { return &c.ShutdownTimeout }},
+	{"max_requests", intKind, true, "requests served at once (`count`); more get 503 SlowDown; 0 is no limit",
+		func(c *Config) any { return &c.MaxRequests }},
 	{"log.level", stringKind, true, "log `level`: debug, info, warn or error",
 		func(c *Config) any { return &c.Log.Level }},
 	{"log.format", stringKind, true, "log `format`: text or json",

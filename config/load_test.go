@@ -58,6 +58,7 @@ func TestLoadDefaults(t *testing.T) {
 			Access: Access{Bucket: "cloak-system", ReloadInterval: Duration(time.Second),
 				FailuresPerKey: 10, FailuresPerAddress: 50, FailureWindow: Duration(time.Minute)},
 			ShutdownTimeout: Duration(30 * time.Second),
+			MaxRequests:     1024,
 			Log:             Log{Level: "info", Format: "text"},
 			Audit: Audit{Sinks: []string{"file"}, MaxFileSize: 100 << 20, CheckpointRecords: 1000,
 				Bucket:             "cloak-system-audit",

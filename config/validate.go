@@ -59,6 +59,9 @@ func (c *Config) Validate() error {
 	if d := time.Duration(c.ShutdownTimeout); d <= 0 || d > time.Hour {
 		p.add("shutdown_timeout", "must be more than 0s and at most 1h, not %s", d)
 	}
+	if c.MaxRequests < 0 || c.MaxRequests > MaxRequestsLimit {
+		p.add("max_requests", "must be between 0 and %d, not %d", MaxRequestsLimit, c.MaxRequests)
+	}
 	oneOf(&p, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(&p, "log.format", c.Log.Format, "text", "json")
 	c.validateAudit(&p)

@@ -94,6 +94,8 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"log", func(c *Config) { c.Log = Log{Level: "debug", Format: "json"} }},
 		{"longest shutdown", func(c *Config) { c.ShutdownTimeout = Duration(time.Hour) }},
+		{"no request limit", func(c *Config) { c.MaxRequests = 0 }},
+		{"largest request limit", func(c *Config) { c.MaxRequests = MaxRequestsLimit }},
 		{"ring bucket keys", func(c *Config) { c.Keys.BucketKeys = []string{"matter-42", "human-resources"} }},
 		{"awskms", func(c *Config) {
 			c.Keys.Provider = "awskms"
@@ -300,6 +302,10 @@ func TestValidateErrors(t *testing.T) {
 			[]string{"shutdown_timeout: must be more than 0s and at most 1h, not 0s"}},
 		{"shutdown too long", func(c *Config) { c.ShutdownTimeout = Duration(2 * time.Hour) },
 			[]string{"shutdown_timeout: must be more than 0s and at most 1h, not 2h0m0s"}},
+		{"request limit negative", func(c *Config) { c.MaxRequests = -1 },
+			[]string{"max_requests: must be between 0 and 1000000, not -1"}},
+		{"request limit too large", func(c *Config) { c.MaxRequests = MaxRequestsLimit + 1 },
+			[]string{"max_requests: must be between 0 and 1000000, not 1000001"}},
 		{"log level", func(c *Config) { c.Log.Level = "trace" },
 			[]string{`log.level: must be "debug", "info", "warn", or "error", not "trace"`}},
 		{"log format", func(c *Config) { c.Log.Format = "xml" },

@@ -41,6 +41,12 @@ type Options struct {
 	// BufferBudget bounds the memory all buffered uploads may hold at
 	// once; requests wait for room. Zero means DefaultBufferBudget.
 	BufferBudget int64
+	// MaxRequests bounds the requests served at once. A request that
+	// arrives while MaxRequests are in flight is answered 503 SlowDown
+	// before anything else is done for it (S3 clients retry it with
+	// backoff), so overload cannot exhaust memory. Zero or negative means
+	// no limit.
+	MaxRequests int
 	// Logger receives one line per request; slog.Default when nil.
 	Logger *slog.Logger
 	// Now is the clock for signature checks; time.Now when nil.
@@ -77,6 +83,8 @@ type Server struct {
 	buffers   *budget
 	states    *stateCache
 	manifests *lru.Cache[string, []byte]
+	// slots holds one token per request in flight; nil when unlimited.
+	slots chan struct{}
 }
 
 // New returns a Server.
@@ -102,8 +110,38 @@ func New(opts Options) (*Server, error) {
 	opts.Keys = notingKeys{opts.Keys}
 	v := sigv4.NewVerifier(opts.Credentials, sigv4.Config{Region: opts.Region, Now: opts.Now})
 	manifests, _ := lru.New[string, []byte](4096)
-	return &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache(),
-		buffers: newBudget(opts.BufferBudget), states: newStateCache(), manifests: manifests}, nil
+	s := &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache(),
+		buffers: newBudget(opts.BufferBudget), states: newStateCache(), manifests: manifests}
+	if opts.MaxRequests > 0 {
+		s.slots = make(chan struct{}, opts.MaxRequests)
+	}
+	return s, nil
+}
+
+// errOverloaded is the answer to a request beyond Options.MaxRequests.
+var errOverloaded = s3err.ErrSlowDown.WithMessage(
+	"Too many requests are in progress. Please reduce your request rate.")
+
+// takeSlot takes a slot for one request, without waiting. It reports
+// false when MaxRequests are in flight; otherwise the caller must call
+// leaveSlot.
+func (s *Server) takeSlot() bool {
+	if s.slots == nil {
+		return true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// leaveSlot gives back the slot taken by takeSlot.
+func (s *Server) leaveSlot() {
+	if s.slots != nil {
+		<-s.slots
+	}
 }
 
 // request is the state of one request as it moves through the pipeline.
@@ -170,7 +208,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rq.w.Header().Set("X-Amz-Request-Id", rq.id)
 	rq.w.Header().Set("Server", "Cloak")
-	err := s.serve(withUsage(r.Context(), rq.usage), rq)
+	var err error
+	if s.takeSlot() {
+		defer s.leaveSlot()
+		err = s.serve(withUsage(r.Context(), rq.usage), rq)
+	} else {
+		err = errOverloaded
+	}
 	if err != nil {
 		if isTampering(err) {
 			rq.tampered = true

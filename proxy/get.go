@@ -20,10 +20,33 @@ import (
 // envelope, answers conditional and range headers against the plaintext,
 // and streams the authenticated plaintext of the range, fetching only the
 // ciphertext that covers it.
+//
+// A GET of a whole object costs the store one request, whose response
+// carries the metadata and the body together. Any other read first asks
+// for the metadata (HEAD) to learn the layout, then fetches the range
+// pinned to the ETag it saw; when the object is replaced in between, the
+// pin fails and the read starts over on the new version, so a client never
+// sees a precondition it did not set.
 func (s *Server) getObject(ctx context.Context, rq *request) error {
-	info, err := s.opts.Store.HeadObject(ctx, rq.s3.Bucket, rq.s3.Key)
+	for attempt := 1; ; attempt++ {
+		err := s.getObjectOnce(ctx, rq)
+		if attempt == pinAttempts || rq.w.wroteHeader || !errors.Is(err, backend.ErrPreconditionFailed) {
+			return err
+		}
+	}
+}
+
+// pinAttempts bounds how often a read starts over because the object was
+// replaced between its HEAD and its GET.
+const pinAttempts = 3
+
+func (s *Server) getObjectOnce(ctx context.Context, rq *request) error {
+	info, whole, err := s.fetchObject(ctx, rq)
 	if err != nil {
 		return err
+	}
+	if whole != nil {
+		defer whole.Close()
 	}
 	obj, err := s.openObject(ctx, rq.s3.Bucket, rq.s3.Key, info)
 	if err != nil {
@@ -43,6 +66,18 @@ func (s *Server) getObject(ctx context.Context, rq *request) error {
 		rq.w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		return err
 	}
+	var body io.ReadCloser
+	if rq.s3.Op != s3compat.OpHeadObject {
+		if obj.plaintext {
+			if err := s.refuseStrippedCiphertext(ctx, obj); err != nil {
+				return err
+			}
+		}
+		if body, err = s.openBody(ctx, obj, whole, off, n); err != nil {
+			return err
+		}
+		defer body.Close()
+	}
 	h := rq.w.Header()
 	if rq.s3.PartNumber > 0 && len(obj.layout) > 1 {
 		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(obj.layout)))
@@ -55,23 +90,48 @@ func (s *Server) getObject(ctx context.Context, rq *request) error {
 		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, size))
 		status = http.StatusPartialContent
 	}
-	if rq.s3.Op == s3compat.OpHeadObject {
+	if body == nil {
 		rq.w.WriteHeader(status)
 		return nil
 	}
-	if obj.plaintext {
-		if err := s.refuseStrippedCiphertext(ctx, obj); err != nil {
-			return err
-		}
+	return s.sendBody(rq, body, status, n)
+}
+
+// fetchObject returns the stored object's info and, for a GET of the
+// whole object, its open body (the whole stored object), from one request
+// to the store. Other reads get the info only.
+func (s *Server) fetchObject(ctx context.Context, rq *request) (backend.ObjectInfo, io.ReadCloser, error) {
+	if rq.s3.Op == s3compat.OpHeadObject || rq.s3.PartNumber > 0 || rq.r.Header.Get("Range") != "" {
+		info, err := s.opts.Store.HeadObject(ctx, rq.s3.Bucket, rq.s3.Key)
+		return info, nil, err
 	}
-	body, err := s.openRange(ctx, obj, off, n)
+	rc, info, err := s.opts.Store.GetObject(ctx, rq.s3.Bucket, rq.s3.Key, 0, -1, backend.GetOptions{})
 	if err != nil {
-		return err
+		return backend.ObjectInfo{}, nil, err
 	}
-	defer body.Close()
-	// Decrypt the first chunk before committing to a status, so that an
-	// object damaged at its start (or opened with the wrong key) gets a
-	// proper error response rather than a cut-off body.
+	return info, rc, nil
+}
+
+// openBody returns the plaintext bytes [off, off+n) of obj: from whole,
+// the whole stored object when fetchObject opened it, else from a fetch
+// of the ciphertext that covers the range. Closing the result does not
+// close whole.
+func (s *Server) openBody(ctx context.Context, obj *storedObject, whole io.Reader,
+	off, n int64) (io.ReadCloser, error) {
+	switch {
+	case whole == nil:
+		return s.openRange(ctx, obj, off, n)
+	case obj.plaintext:
+		return io.NopCloser(whole), nil
+	}
+	return crypto.NewReader(whole, obj.dk, obj.layout)
+}
+
+// sendBody writes the status and the n bytes of body. It decrypts the
+// first chunk before committing to a status, so that an object damaged at
+// its start (or opened with the wrong key) gets a proper error response
+// rather than a cut-off body. Damage found later aborts the connection.
+func (s *Server) sendBody(rq *request, body io.Reader, status int, n int64) error {
 	first := make([]byte, min(n, 32<<10))
 	k, err := io.ReadFull(body, first)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {

@@ -440,6 +440,32 @@ func TestReaderPassesSourceErrors(t *testing.T) {
 	}
 }
 
+func TestReaderSkipMD5(t *testing.T) {
+	body := "skip the md5 of this body"
+	t.Run("none declared", func(t *testing.T) {
+		r := NewReader(strings.NewReader(body), Spec{Algorithm: CRC32C}, nil)
+		r.SkipMD5()
+		if got, err := readAll(r); err != nil || string(got) != body {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		if r.MD5() != nil {
+			t.Errorf("MD5 computed after SkipMD5")
+		}
+		sums := r.Sums()
+		if _, ok := sums["content-md5"]; ok || sums[CRC32C.Header()] != b64(CRC32C, body) {
+			t.Errorf("Sums = %v", sums)
+		}
+	})
+	t.Run("Content-MD5 declared", func(t *testing.T) {
+		wrong := md5.Sum([]byte("another body"))
+		r := NewReader(strings.NewReader(body), Spec{MD5: wrong[:]}, nil)
+		r.SkipMD5()
+		if _, err := readAll(r); !errors.Is(err, s3err.ErrBadDigest) {
+			t.Fatalf("declared MD5 not checked after SkipMD5: %v", err)
+		}
+	})
+}
+
 func TestReaderNoAllocsPerRead(t *testing.T) {
 	data := make([]byte, 1<<20)
 	r := NewReader(bytes.NewReader(data), Spec{Algorithm: SHA256}, nil)

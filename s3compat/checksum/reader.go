@@ -45,6 +45,7 @@ type Reader struct {
 	flex    hash.Hash // nil when spec.Algorithm is None
 	md5Sum  []byte    // set at EOF
 	flexSum []byte    // set at EOF when flex != nil
+	ended   bool      // the underlying reader reached EOF
 	err     error
 }
 
@@ -59,6 +60,17 @@ func NewReader(r io.Reader, spec Spec, trailer func() http.Header) *Reader {
 	return cr
 }
 
+// SkipMD5 stops the Reader from computing the MD5 of the body, unless the
+// Spec declares one to check. It is for callers that have no use for the
+// MD5: on a large body it costs several times what AES-GCM does. MD5 then
+// returns nil, and Sums has no content-md5. It must be called before the
+// first Read.
+func (cr *Reader) SkipMD5() {
+	if cr.spec.MD5 == nil {
+		cr.md5 = nil
+	}
+}
+
 // Read implements io.Reader as described on [Reader].
 func (cr *Reader) Read(p []byte) (int, error) {
 	if cr.err != nil {
@@ -66,7 +78,9 @@ func (cr *Reader) Read(p []byte) (int, error) {
 	}
 	n, err := cr.r.Read(p)
 	if n > 0 {
-		cr.md5.Write(p[:n])
+		if cr.md5 != nil {
+			cr.md5.Write(p[:n])
+		}
 		if cr.flex != nil {
 			cr.flex.Write(p[:n])
 		}
@@ -83,7 +97,10 @@ func (cr *Reader) Read(p []byte) (int, error) {
 // finish records the sums and compares them with the spec. It returns
 // io.EOF when everything matched.
 func (cr *Reader) finish() error {
-	cr.md5Sum = cr.md5.Sum(nil)
+	cr.ended = true
+	if cr.md5 != nil {
+		cr.md5Sum = cr.md5.Sum(nil)
+	}
 	if cr.flex != nil {
 		cr.flexSum = cr.flex.Sum(nil)
 	}
@@ -123,7 +140,7 @@ func (cr *Reader) trailerValue() ([]byte, error) {
 // Done reports whether the body was read to EOF and verified.
 func (cr *Reader) Done() bool { return cr.err == io.EOF }
 
-// MD5 returns the MD5 of the body, or nil before EOF.
+// MD5 returns the MD5 of the body, or nil before EOF and after SkipMD5.
 func (cr *Reader) MD5() []byte { return cr.md5Sum }
 
 // Sum returns the flexible algorithm the Reader computed and the raw
@@ -141,10 +158,13 @@ func (cr *Reader) Sum() (Algorithm, []byte) {
 // nil before EOF. The values are those of the bytes read, whether or not
 // they matched what the client declared.
 func (cr *Reader) Sums() map[string]string {
-	if cr.md5Sum == nil {
+	if !cr.ended {
 		return nil
 	}
-	m := map[string]string{"content-md5": base64.StdEncoding.EncodeToString(cr.md5Sum)}
+	m := map[string]string{}
+	if cr.md5Sum != nil {
+		m["content-md5"] = base64.StdEncoding.EncodeToString(cr.md5Sum)
+	}
 	if cr.flex != nil {
 		m[cr.spec.Algorithm.Header()] = cr.spec.Algorithm.Encode(cr.flexSum)
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -181,7 +182,8 @@ func requestedRange(rq *request, obj *storedObject) (off, n int64, partial bool,
 	return rng.Start, rng.Length, true, nil
 }
 
-// openRange returns the plaintext bytes [off, off+n) of obj.
+// openRange returns the plaintext bytes [off, off+n) of obj. Every fetch
+// is pinned to the ETag the object was opened with.
 func (s *Server) openRange(ctx context.Context, obj *storedObject, off, n int64) (io.ReadCloser, error) {
 	pin := backend.GetOptions{IfMatch: obj.info.ETag}
 	if obj.plaintext {
@@ -192,6 +194,9 @@ func (s *Server) openRange(ctx context.Context, obj *storedObject, off, n int64)
 		return rc, err
 	}
 	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		if n == crypto.HeaderSize {
+			return s.segmentHeader(ctx, obj, off)
+		}
 		rc, _, err := s.opts.Store.GetObject(ctx, obj.bucket, obj.key, off, n, pin)
 		if err != nil {
 			return nil, err
@@ -232,6 +237,34 @@ func (s *Server) refuseStrippedCiphertext(ctx context.Context, obj *storedObject
 		return errStrippedEnvelope
 	}
 	return nil
+}
+
+// segmentHeader returns the segment header at stored offset off of obj,
+// from the cache when this version of the object was read before. A range
+// that starts after a segment's first chunk needs the header (salt and key
+// commitment) on its own; the cache saves that store request on repeated
+// range reads of one object. Headers are not secret, and the reader checks
+// each against the data key's commitment, so a stale one fails
+// authentication rather than decrypting anything. crypto.OpenRange asks
+// for exactly HeaderSize bytes only for a header: any other fetch holds at
+// least a sealed chunk or a trailer beside it.
+func (s *Server) segmentHeader(ctx context.Context, obj *storedObject, off int64) (io.ReadCloser, error) {
+	k := obj.bucket + "\x00" + obj.key + "\x00" + obj.info.ETag + "\x00" + strconv.FormatInt(off, 10)
+	if h, ok := s.headers.Get(k); ok {
+		return io.NopCloser(bytes.NewReader(h)), nil
+	}
+	rc, _, err := s.opts.Store.GetObject(ctx, obj.bucket, obj.key, off, crypto.HeaderSize,
+		backend.GetOptions{IfMatch: obj.info.ETag})
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	h := make([]byte, crypto.HeaderSize)
+	if _, err := io.ReadFull(rc, h); err != nil {
+		return nil, fmt.Errorf("read segment header: %w", err)
+	}
+	s.headers.Add(k, h)
+	return io.NopCloser(bytes.NewReader(h)), nil
 }
 
 // setObjectHeaders sets the headers GET and HEAD share.

@@ -83,6 +83,8 @@ type Server struct {
 	buffers   *budget
 	states    *stateCache
 	manifests *lru.Cache[string, []byte]
+	// headers caches segment headers for range reads (see segmentHeader).
+	headers *lru.Cache[string, []byte]
 	// slots holds one token per request in flight; nil when unlimited.
 	slots chan struct{}
 }
@@ -110,8 +112,10 @@ func New(opts Options) (*Server, error) {
 	opts.Keys = notingKeys{opts.Keys}
 	v := sigv4.NewVerifier(opts.Credentials, sigv4.Config{Region: opts.Region, Now: opts.Now})
 	manifests, _ := lru.New[string, []byte](4096)
+	headers, _ := lru.New[string, []byte](4096)
 	s := &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache(),
-		buffers: newBudget(opts.BufferBudget), states: newStateCache(), manifests: manifests}
+		buffers: newBudget(opts.BufferBudget), states: newStateCache(), manifests: manifests,
+		headers: headers}
 	if opts.MaxRequests > 0 {
 		s.slots = make(chan struct{}, opts.MaxRequests)
 	}

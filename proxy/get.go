@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cloakproxy/cloak/backend"
 	"github.com/cloakproxy/cloak/crypto"
@@ -128,12 +129,19 @@ func (s *Server) openBody(ctx context.Context, obj *storedObject, whole io.Reade
 	return crypto.NewReader(whole, obj.dk, obj.layout)
 }
 
+// firstBufs holds the buffers in which sendBody keeps the first plaintext
+// of a response until it commits to a status. They are cleared before
+// they go back, so no plaintext outlives its response.
+var firstBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // sendBody writes the status and the n bytes of body. It decrypts the
 // first chunk before committing to a status, so that an object damaged at
 // its start (or opened with the wrong key) gets a proper error response
 // rather than a cut-off body. Damage found later aborts the connection.
 func (s *Server) sendBody(rq *request, body io.Reader, status int, n int64) error {
-	first := make([]byte, min(n, 32<<10))
+	bufp := firstBufs.Get().(*[]byte)
+	first := (*bufp)[:min(n, int64(len(*bufp)))]
+	defer func() { clear(first); firstBufs.Put(bufp) }()
 	k, err := io.ReadFull(body, first)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return err

@@ -87,6 +87,8 @@ type Server struct {
 	headers *lru.Cache[string, []byte]
 	// slots holds one token per request in flight; nil when unlimited.
 	slots chan struct{}
+	// ops maps each operation to its handler; built once by New.
+	ops map[s3compat.Op]handler
 }
 
 // New returns a Server.
@@ -119,6 +121,7 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxRequests > 0 {
 		s.slots = make(chan struct{}, opts.MaxRequests)
 	}
+	s.ops = s.handlers()
 	return s, nil
 }
 
@@ -310,7 +313,7 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	if isInternal(rq.s3.Key) || (rq.s3.CopySource != nil && isInternal(rq.s3.CopySource.Key)) {
 		return errReservedKey
 	}
-	h := s.handlers()[rq.s3.Op]
+	h := s.ops[rq.s3.Op]
 	if h == nil {
 		return s3err.ErrNotImplemented.WithMessagef("%s is not implemented.", opName(rq.s3))
 	}

@@ -130,17 +130,11 @@ wait_http "${endpoint[cloak-tls]}" -k
 ca[cloak-tls]=$work/cloak-tls/tls/cert.pem
 [ -n "${endpoint[rclone]:-}" ] && wait_http "${endpoint[rclone]}"
 
-# wait_trash: MinIO moves overwritten and deleted data to a trash folder
-# and empties it every few seconds; wait (at most a minute) until it is
-# nearly empty so that a long run does not fill the disk.
-wait_trash() {
-	local trash=$work/minio/.minio.sys/tmp/.trash
-	for _ in $(seq 60); do
-		local kb
-		kb=$(du -sk "$trash" 2>/dev/null | cut -f1)
-		[ "${kb:-0}" -lt 262144 ] && return 0
-		sleep 1
-	done
+# empty_trash: MinIO moves overwritten and deleted data to a trash folder
+# and empties it lazily (minutes later), so a long run would fill the
+# disk with it. Nothing reads the trash: empty it after each target.
+empty_trash() {
+	rm -rf "$work/minio/.minio.sys/tmp/.trash/"*
 }
 
 results=$work/results.jsonl
@@ -156,7 +150,7 @@ for round in $(seq "$rounds"); do
 		"$work/bin/loadgen" run -endpoint "${endpoint[$t]}" -access $access -secret $secret \
 			-ca "${ca[$t]:-}" -target "$t" -round "$round" -bucket "bench-$t" \
 			-pids "$watch" -out "$results" "${sizes[@]}" "${tolerate[@]}"
-		wait_trash
+		empty_trash
 	done
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -13,10 +13,15 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"os"
 )
 
 func main() {
+	// net/http logs a server's protocol errors through the log package,
+	// with up to a kilobyte of the raw bytes; keep the first line short.
+	log.SetOutput(shortLines{os.Stderr})
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: loadgen run|report [flags]")
 		os.Exit(2)
@@ -34,4 +39,17 @@ func main() {
 		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// shortLines writes each log message cut to 160 bytes.
+type shortLines struct{ w io.Writer }
+
+func (s shortLines) Write(p []byte) (int, error) {
+	if len(p) > 160 {
+		if _, err := fmt.Fprintf(s.w, "%s... (%d bytes)\n", p[:160], len(p)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return s.w.Write(p)
 }

@@ -121,6 +121,7 @@ func medians(results []result) map[key]result {
 		m.Load1 = pick(func(r result) float64 { return r.Load1 })
 		for _, r := range rs {
 			m.Mismatches += r.Mismatches
+			m.Failures += r.Failures
 		}
 		for name := range rs[0].CPU {
 			if m.CPU == nil {

@@ -33,7 +33,7 @@ type runConfig struct {
 	pids                         string // name=pid,... whose CPU time is reported
 	out                          string // JSON lines appended here
 	signed                       bool
-	tolerate                     bool // count wrong contents instead of failing
+	tolerate                     bool // count failures instead of stopping
 
 	large, huge                   int64
 	largeOps4, largeOps16, mibOps int
@@ -63,8 +63,8 @@ func runCmd(args []string) error {
 	fs.StringVar(&c.out, "out", "", "append results as JSON lines to `file`")
 	fs.BoolVar(&c.signed, "signed-payload", false,
 		"sign payloads (streaming SHA-256 over http) instead of UNSIGNED-PAYLOAD")
-	fs.BoolVar(&c.tolerate, "tolerate-mismatch", false,
-		"count reads of wrong contents or sizes (a target without atomic overwrites) instead of failing")
+	fs.BoolVar(&c.tolerate, "tolerate-failures", false,
+		"count failed operations and reads of wrong contents or sizes instead of stopping")
 	fs.Int64Var(&c.large, "large", 64<<20, "size of the large objects in `bytes`")
 	fs.Int64Var(&c.huge, "huge", 1<<30, "size of the multipart object in `bytes` (16 MiB parts)")
 	fs.IntVar(&c.largeOps4, "large-ops-c4", 8, "large objects moved at 4 concurrent")
@@ -347,9 +347,11 @@ type result struct {
 	P50ms    float64            `json:"p50_ms"`
 	P99ms    float64            `json:"p99_ms"`
 	CPU      map[string]float64 `json:"cpu_s,omitempty"`
-	// Mismatches counts reads that returned wrong contents or sizes,
-	// tolerated with -tolerate-mismatch.
+	// Mismatches counts reads that returned wrong contents or sizes, and
+	// Failures other failed operations, both tolerated with
+	// -tolerate-failures.
 	Mismatches int64   `json:"mismatches,omitempty"`
+	Failures   int64   `json:"failures,omitempty"`
 	Load1      float64 `json:"load1"`
 }
 
@@ -368,7 +370,7 @@ func (b *bench) measure(ctx context.Context, w workload) (result, error) {
 	}
 	cpu0 := cpuTimes(procs)
 	lat := make([]time.Duration, w.ops)
-	var next, moved, mismatches atomic.Int64
+	var next, moved, mismatches, failures atomic.Int64
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -386,8 +388,12 @@ func (b *bench) measure(ctx context.Context, w workload) (result, error) {
 				t := time.Now()
 				n, err := w.op(ctx, i, buf)
 				lat[i] = time.Since(t)
-				if err != nil && b.cfg.tolerate && errors.Is(err, errMismatch) {
-					mismatches.Add(1)
+				if err != nil && b.cfg.tolerate {
+					if errors.Is(err, errMismatch) {
+						mismatches.Add(1)
+					} else {
+						failures.Add(1)
+					}
 					err = nil
 				}
 				if err != nil {
@@ -407,7 +413,7 @@ func (b *bench) measure(ctx context.Context, w workload) (result, error) {
 	cpu1 := cpuTimes(procs)
 	res := result{Target: b.cfg.target, Round: b.cfg.round, Workload: w.name, Ops: w.ops,
 		Bytes: moved.Load(), Seconds: elapsed.Seconds(), Load1: load1(),
-		Mismatches: mismatches.Load()}
+		Mismatches: mismatches.Load(), Failures: failures.Load()}
 	res.MBps = float64(res.Bytes) / 1e6 / res.Seconds
 	res.OpsPerS = float64(w.ops) / res.Seconds
 	slices.Sort(lat)
@@ -448,6 +454,9 @@ func (r result) line() string {
 	}
 	if r.Mismatches > 0 {
 		s += fmt.Sprintf("  MISMATCHES %d", r.Mismatches)
+	}
+	if r.Failures > 0 {
+		s += fmt.Sprintf("  FAILURES %d", r.Failures)
 	}
 	return s + fmt.Sprintf("  load %.2f", r.Load1)
 }

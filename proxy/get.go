@@ -126,7 +126,11 @@ func (s *Server) openBody(ctx context.Context, obj *storedObject, whole io.Reade
 	case obj.plaintext:
 		return io.NopCloser(whole), nil
 	}
-	return crypto.NewReader(whole, obj.dk, obj.layout)
+	rc, err := crypto.NewReader(whole, obj.dk, obj.layout)
+	if err != nil {
+		return nil, err
+	}
+	return countOpened(ctx, rc), nil
 }
 
 // firstBufs holds the buffers in which sendBody keeps the first plaintext

@@ -115,10 +115,7 @@ func countSealed(ctx context.Context, r io.Reader) io.Reader {
 // countOpened is countSealed for decrypted plaintext.
 func countOpened(ctx context.Context, rc io.ReadCloser) io.ReadCloser {
 	if u := usageOf(ctx); u != nil {
-		return struct {
-			io.Reader
-			io.Closer
-		}{&countingReader{r: rc, n: &u.opened}, rc}
+		return countingReadCloser{&countingReader{r: rc, n: &u.opened}, rc}
 	}
 	return rc
 }
@@ -132,6 +129,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// WriteTo hands io.Copy on to the underlying reader's WriteTo when it has
+// one (the decrypting reader does), so that counting costs no extra copy
+// of every chunk through io.Copy's buffer.
+func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
+	wt, ok := c.r.(io.WriterTo)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{c})
+	}
+	n, err := wt.WriteTo(w)
+	c.n.Add(n)
+	return n, err
+}
+
+// countingReadCloser is a countingReader with the Close of what it reads.
+type countingReadCloser struct {
+	*countingReader
+	io.Closer
 }
 
 // notingKeys is the server's KeyWrapper: it passes every call on and

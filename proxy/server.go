@@ -202,6 +202,7 @@ func (s *Server) handlers() map[s3compat.Op]handler {
 		s3compat.OpListMultipartUploads:    s.listMultipartUploads,
 		s3compat.OpCopyObject:              s.copyObject,
 		s3compat.OpUploadPartCopy:          s.uploadPartCopy,
+		s3compat.OpUnsupported:             s.subresource,
 	}
 }
 

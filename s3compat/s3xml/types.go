@@ -318,3 +318,23 @@ type LocationConstraint struct {
 	XMLName  xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ LocationConstraint"`
 	Location string   `xml:",chardata"`
 }
+
+// Tagging is the GetObjectTagging response. Cloak keeps no tags, so its
+// TagSet is always empty; clients that copy an object's tags along with
+// it (aws cli's multipart copy) read it before they copy.
+type Tagging struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ Tagging"`
+	TagSet  TagSet   `xml:"TagSet"`
+}
+
+// TagSet is the list of tags of a Tagging document; it is written even
+// when empty, as S3 does.
+type TagSet struct {
+	Tags []Tag `xml:"Tag"`
+}
+
+// Tag is one key-value pair of a Tagging document.
+type Tag struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
+}

@@ -1,0 +1,204 @@
+package integration
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cloakproxy/cloak/proxy"
+)
+
+// awsCLI runs Debian's awscli v2 against one Cloak.
+type awsCLI struct {
+	c   *clientEnv
+	bin string
+	env []string
+}
+
+func newAWSCLI(t *testing.T, c *clientEnv) *awsCLI {
+	bin := clientTool(t, "CLOAK_AWS_BIN", "/usr/bin/aws")
+	return &awsCLI{c: c, bin: bin, env: []string{
+		"AWS_ACCESS_KEY_ID=" + testAccess,
+		"AWS_SECRET_ACCESS_KEY=" + testSecret,
+		"AWS_DEFAULT_REGION=" + c.region,
+		"AWS_CONFIG_FILE=" + filepath.Join(c.home, "aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(c.home, "aws-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_PAGER=",
+	}}
+}
+
+// do runs one aws command with Cloak's endpoint and certificate.
+func (a *awsCLI) do(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append([]string{"--endpoint-url", a.c.endpoint, "--ca-bundle", a.c.caFile}, args...)
+	return a.c.run(t, a.env, a.bin, args...)
+}
+
+// TestClients_AWS drives awscli v2 over TLS: single and multipart copies
+// up and down, sync, ranged get, head, ls, server-side copy, a presigned
+// URL fetched with curl, and recursive removal. The 200 MiB copy runs
+// against the local store only, to keep the suite short.
+func TestClients_AWS(t *testing.T) {
+	curl := clientTool(t, "CLOAK_CURL_BIN", "/usr/bin/curl")
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			c := newClientEnv(t, newEnv(t, b.open(t), proxy.Options{}))
+			a := newAWSCLI(t, c)
+			sizes := map[string]int64{"small": 1 << 10, "mid": 20 << 20}
+			if b.name == "local" {
+				sizes["large"] = 200 << 20
+			}
+			testAWSCopies(t, a, sizes)
+			testAWSSync(t, a)
+			testAWSPresign(t, a, curl)
+			if n, want := assertBucketCiphertext(t, c.env, "aws-cli"), 2*len(sizes)+40; n != want {
+				t.Fatalf("checked %d stored objects, want %d", n, want)
+			}
+			a.do(t, "s3", "rm", "--recursive", "s3://aws-cli/")
+			if out := a.do(t, "s3", "ls", "--recursive", "s3://aws-cli/"); strings.TrimSpace(out) != "" {
+				t.Fatalf("objects left after s3 rm --recursive:\n%s", out)
+			}
+			a.do(t, "s3", "rb", "s3://aws-cli")
+		})
+	}
+}
+
+// testAWSCopies copies files of the given sizes up, down, between keys
+// on the server, and reads ranges and heads of them.
+func testAWSCopies(t *testing.T, a *awsCLI, sizes map[string]int64) {
+	a.do(t, "s3", "mb", "s3://aws-cli")
+	for name, size := range sizes {
+		src := filepath.Join(a.c.dir, name)
+		writeGenFile(t, src, "aws "+name, size)
+		a.do(t, "s3", "cp", src, "s3://aws-cli/files/"+name)
+		got := filepath.Join(a.c.dir, name+".down")
+		a.do(t, "s3", "cp", "s3://aws-cli/files/"+name, got)
+		assertSameFile(t, got, src)
+
+		var head struct {
+			ContentLength int64
+			ETag          string
+		}
+		out := a.do(t, "s3api", "head-object", "--bucket", "aws-cli", "--key", "files/"+name)
+		if err := json.Unmarshal([]byte(out), &head); err != nil {
+			t.Fatalf("head-object output %q: %v", out, err)
+		}
+		if head.ContentLength != size {
+			t.Errorf("%s: head-object says %d bytes, want %d", name, head.ContentLength, size)
+		}
+		if want := wantCLIETag(t, src, 8<<20); head.ETag != want {
+			t.Errorf("%s: ETag %s, want %s", name, head.ETag, want)
+		}
+
+		start, end := size/3, min(size-1, size/3+5<<20)
+		part := filepath.Join(a.c.dir, name+".range")
+		a.do(t, "s3api", "get-object", "--bucket", "aws-cli", "--key", "files/"+name,
+			"--range", fmt.Sprintf("bytes=%d-%d", start, end), part)
+		assertFileRange(t, part, src, start, end+1)
+
+		a.do(t, "s3", "cp", "s3://aws-cli/files/"+name, "s3://aws-cli/copies/"+name)
+		a.do(t, "s3", "cp", "s3://aws-cli/copies/"+name, got)
+		assertSameFile(t, got, src)
+		os.Remove(got)
+	}
+	listed := a.do(t, "s3", "ls", "s3://aws-cli/files/")
+	for name, size := range sizes {
+		line := regexp.MustCompile(fmt.Sprintf(`(?m)^\S+ \S+\s+%d %s$`, size, name))
+		if !line.MatchString(listed) {
+			t.Errorf("s3 ls does not show %s with %d bytes:\n%s", name, size, listed)
+		}
+	}
+}
+
+// wantCLIETag is the ETag S3 gives a file that aws cli uploads: its MD5,
+// or for files of more than partSize bytes (multipart uploads of
+// partSize parts), the MD5 of the parts' MD5s with the part count.
+func wantCLIETag(t *testing.T, path string, partSize int64) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	if st.Size() <= partSize {
+		h := md5.New()
+		io.Copy(h, f)
+		return `"` + hex.EncodeToString(h.Sum(nil)) + `"`
+	}
+	var sums []byte
+	parts := 0
+	for {
+		h := md5.New()
+		n, err := io.CopyN(h, f, partSize)
+		if n > 0 {
+			sums = append(sums, h.Sum(nil)...)
+			parts++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := md5.Sum(sums)
+	return fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(all[:]), parts)
+}
+
+// assertFileRange fails the test unless got holds bytes [start, end) of
+// the file want.
+func assertFileRange(t *testing.T, got, want string, start, end int64) {
+	t.Helper()
+	b, err := os.ReadFile(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := make([]byte, end-start)
+	if _, err := f.ReadAt(w, start); err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(w) {
+		t.Fatalf("range [%d, %d): got %d bytes, not the file's", start, end, len(b))
+	}
+}
+
+// testAWSSync syncs a tree up and down, and checks that a second sync
+// transfers nothing.
+func testAWSSync(t *testing.T, a *awsCLI) {
+	src := filepath.Join(a.c.dir, "tree")
+	writeTree(t, src, "aws tree", 40)
+	a.do(t, "s3", "sync", src, "s3://aws-cli/tree/")
+	down := filepath.Join(a.c.dir, "tree.down")
+	a.do(t, "s3", "sync", "s3://aws-cli/tree/", down)
+	assertSameTree(t, down, src)
+	if out := a.do(t, "s3", "sync", src, "s3://aws-cli/tree/"); strings.TrimSpace(out) != "" {
+		t.Errorf("a second sync up transferred files:\n%s", out)
+	}
+	if out := a.do(t, "s3", "sync", "s3://aws-cli/tree/", down); strings.TrimSpace(out) != "" {
+		t.Errorf("a second sync down transferred files:\n%s", out)
+	}
+}
+
+// testAWSPresign fetches an object through a URL presigned by aws cli,
+// with curl and no credentials.
+func testAWSPresign(t *testing.T, a *awsCLI, curl string) {
+	url := strings.TrimSpace(a.do(t, "s3", "presign", "s3://aws-cli/files/small", "--expires-in", "300"))
+	got := filepath.Join(a.c.dir, "presigned")
+	a.c.run(t, nil, curl, "--silent", "--show-error", "--fail", "--cacert", a.c.caFile,
+		"--max-time", "60", "-o", got, url)
+	assertSameFile(t, got, filepath.Join(a.c.dir, "small"))
+}

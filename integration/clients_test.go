@@ -1,0 +1,392 @@
+package integration
+
+// The real-client tests run the command-line clients that users point at
+// Cloak (Debian's awscli v2, s3cmd, rclone, restic, and boto3 through
+// Debian's python3), each in its own process with a private HOME, an
+// environment built from scratch (none of the caller's AWS_*, *_CA_BUNDLE
+// or proxy settings) and a timeout, against an in-process Cloak over TLS
+// whose certificate the client is given. scripts/clients.sh installs the
+// clients and names them in CLOAK_*_BIN; without a client the test skips,
+// unless CLOAK_REQUIRE_INTEGRATION=1 or CI=true, where it fails.
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cloakproxy/cloak/backend"
+	"github.com/cloakproxy/cloak/integration/miniotest"
+	"github.com/cloakproxy/cloak/proxy"
+)
+
+// clientTool returns the path of a client program: the value of the
+// environment variable envName (set by scripts/clients.sh), else Debian's
+// path def. A missing program skips the test, or fails it where
+// integration tests are required.
+func clientTool(t testing.TB, envName, def string) string {
+	t.Helper()
+	p := os.Getenv(envName)
+	if p == "" {
+		p = def
+	}
+	if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		return p
+	}
+	msg := fmt.Sprintf("client %s not found (set %s, or run scripts/clients.sh)", p, envName)
+	if miniotest.Required() {
+		t.Fatal(msg + "; integration tests are required here (CI or CLOAK_REQUIRE_INTEGRATION=1)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// requirePython returns Debian's python3 after checking that it can
+// import boto3.
+func requirePython(t testing.TB) string {
+	t.Helper()
+	py := clientTool(t, "CLOAK_PYTHON_BIN", "/usr/bin/python3")
+	if out, err := exec.Command(py, "-c", "import boto3").CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("%s cannot import boto3 (run scripts/clients.sh): %v %s", py, err, out)
+		if miniotest.Required() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return py
+}
+
+// clientEnv is a running Cloak prepared for client processes.
+type clientEnv struct {
+	*env
+	// endpoint is Cloak's URL, "https://127.0.0.1:PORT".
+	endpoint string
+	// hostPort is endpoint without the scheme.
+	hostPort string
+	// caFile is the PEM certificate Cloak presents, for clients to trust.
+	caFile string
+	// home is the clients' private HOME, and dir a scratch directory.
+	home, dir string
+}
+
+// forEachClientBackend runs fn against a fresh Cloak over each store,
+// prepared for client processes.
+func forEachClientBackend(t *testing.T, fn func(t *testing.T, c *clientEnv)) {
+	forEachBackend(t, proxy.Options{}, func(t *testing.T, e *env) {
+		fn(t, newClientEnv(t, e))
+	})
+}
+
+func newClientEnv(t *testing.T, e *env) *clientEnv {
+	t.Helper()
+	c := &clientEnv{env: e, endpoint: e.srv.URL, home: t.TempDir(), dir: t.TempDir()}
+	c.hostPort = strings.TrimPrefix(e.srv.URL, "https://")
+	c.caFile = filepath.Join(c.dir, "cloak-ca.pem")
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.srv.Certificate().Raw})
+	if err := os.WriteFile(c.caFile, cert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// clientTimeout bounds every client process.
+const clientTimeout = 5 * time.Minute
+
+// run runs a client program with a clean environment (PATH, HOME,
+// TMPDIR, locale and extra) and returns its standard output. It fails the
+// test if the program fails or times out, showing the end of its output.
+func (c *clientEnv) run(t *testing.T, extra []string, prog string, args ...string) string {
+	t.Helper()
+	out, errOut, err := c.tryRun(extra, prog, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(prog),
+			strings.Join(args, " "), err, tail(out), tail(errOut))
+	}
+	return out
+}
+
+// tryRun is run that returns the failure instead, with standard error.
+func (c *clientEnv) tryRun(extra []string, prog string, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd.Dir = c.dir
+	cmd.Env = append([]string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + c.home,
+		"TMPDIR=" + os.TempDir(),
+		"LANG=C.UTF-8",
+		"LC_ALL=C.UTF-8",
+	}, extra...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 10 * time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %v: %w", clientTimeout, err)
+	}
+	return stdout.String(), stderr.String(), err
+}
+
+// tail returns the last few KiB of a program's output.
+func tail(s string) string {
+	const max = 8 << 10
+	if len(s) > max {
+		return "..." + s[len(s)-max:]
+	}
+	return s
+}
+
+// writeGenFile writes size bytes of generated data (plantedMarker at
+// every MiB, starting at offset 0) to path.
+func writeGenFile(t testing.TB, path, seed string, size int64) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(f, newGenData(seed, size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fileSum returns the SHA-256 of a file, or fails the test.
+func fileSum(t testing.TB, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// assertSameFile fails the test unless the files hold the same bytes.
+func assertSameFile(t testing.TB, got, want string) {
+	t.Helper()
+	if fileSum(t, got) != fileSum(t, want) {
+		gs, _ := os.Stat(got)
+		ws, _ := os.Stat(want)
+		t.Fatalf("%s (%d bytes) differs from %s (%d bytes)", got, size(gs), want, size(ws))
+	}
+}
+
+func size(fi os.FileInfo) int64 {
+	if fi == nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// assertSameTree fails the test unless the regular files under got and
+// want have the same relative names and contents. It returns how many
+// files it compared.
+func assertSameTree(t testing.TB, got, want string) int {
+	t.Helper()
+	gotFiles, wantFiles := treeFiles(t, got), treeFiles(t, want)
+	if len(gotFiles) != len(wantFiles) {
+		t.Fatalf("%s has %d files, %s has %d", got, len(gotFiles), want, len(wantFiles))
+	}
+	for rel := range wantFiles {
+		if !gotFiles[rel] {
+			t.Fatalf("%s is missing %s", got, rel)
+		}
+		assertSameFile(t, filepath.Join(got, rel), filepath.Join(want, rel))
+	}
+	return len(wantFiles)
+}
+
+func treeFiles(t testing.TB, root string) map[string]bool {
+	t.Helper()
+	files := map[string]bool{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = true
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// writeTree writes n small generated files (sizes from 1 byte to a few
+// KiB) in nested directories under root.
+func writeTree(t testing.TB, root, seed string, n int) {
+	t.Helper()
+	for i := range n {
+		p := filepath.Join(root, fmt.Sprintf("d%02d/e%d/file-%04d.bin", i%17, i%5, i))
+		writeGenFile(t, p, fmt.Sprintf("%s-%d", seed, i), int64(1+(i*7919)%6000))
+	}
+}
+
+// storedMetadataNames are the only user metadata names Cloak stores with
+// an object; anything else is a client's metadata leaking in the clear.
+var storedMetadataNames = map[string]bool{"cloak-env": true, "cloak-meta": true, "cloak-mpu": true}
+
+// maxPlaintextCheck bounds the objects whose plaintext is sampled in
+// assertBucketCiphertext; larger ones are checked for plantedMarker only.
+const maxPlaintextCheck = 32 << 20
+
+// assertBucketCiphertext reads every object of a bucket twice, through
+// Cloak and straight from the store, and fails the test if the store
+// holds any of it in the clear: a planted marker or a 32-byte window of
+// the plaintext in a stored body (including Cloak's own records under
+// .cloak/), or the plaintext's MD5 (raw, hex or base64) or a client's
+// metadata name in stored metadata. It returns how many objects it
+// checked.
+func assertBucketCiphertext(t *testing.T, e *env, bucket string) int {
+	t.Helper()
+	ctx := context.Background()
+	var checked int
+	p := s3.NewListObjectsV2Paginator(e.aws, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("list %s through Cloak: %v", bucket, err)
+		}
+		for _, o := range page.Contents {
+			assertObjectCiphertext(t, e, bucket, aws.ToString(o.Key))
+			checked++
+		}
+	}
+	assertNoMarkerStored(t, e, bucket)
+	return checked
+}
+
+// assertObjectCiphertext checks one object as assertBucketCiphertext
+// describes.
+func assertObjectCiphertext(t *testing.T, e *env, bucket, key string) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := e.aws.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("get %s through Cloak: %v", key, err)
+	}
+	defer out.Body.Close()
+	h := md5.New()
+	var sample bytes.Buffer
+	n, err := io.Copy(io.MultiWriter(h, &limitedBuffer{&sample, maxPlaintextCheck}), out.Body)
+	if err != nil {
+		t.Fatalf("read %s through Cloak: %v", key, err)
+	}
+	sum := h.Sum(nil)
+	head, err := e.store.HeadObject(ctx, bucket, key)
+	if err != nil {
+		t.Fatalf("head %s in the store: %v", key, err)
+	}
+	if head.Metadata["cloak-env"] == "" {
+		t.Errorf("%s is stored without an envelope", key)
+	}
+	stored := ""
+	for name, v := range head.Metadata {
+		if !storedMetadataNames[name] {
+			t.Errorf("%s: metadata %q stored in the clear", key, name)
+		}
+		stored += v + "\n"
+	}
+	for _, s := range []string{string(sum), hex.EncodeToString(sum), base64.StdEncoding.EncodeToString(sum)} {
+		if n > 0 && strings.Contains(stored, s) {
+			t.Errorf("%s: the plaintext MD5 is in the stored metadata", key)
+		}
+	}
+	if n <= maxPlaintextCheck && n >= 8 {
+		body, _ := e.raw(t, bucket, key)
+		if containsWindow(body, sample.Bytes()) {
+			t.Errorf("%s: plaintext found in the stored body", key)
+		}
+	}
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// assertNoMarkerStored streams every object the store holds in bucket,
+// Cloak's own records included, and fails the test if one contains
+// plantedMarker.
+func assertNoMarkerStored(t testing.TB, e *env, bucket string) {
+	t.Helper()
+	ctx := context.Background()
+	opts := backend.ListOptions{}
+	for range 10000 {
+		res, err := e.store.ListObjects(ctx, bucket, opts)
+		if err != nil {
+			t.Fatalf("list %s in the store: %v", bucket, err)
+		}
+		for _, o := range res.Objects {
+			if storedContainsMarker(t, e, bucket, o.Key) {
+				t.Errorf("stored object %s holds plaintext (a planted marker)", o.Key)
+			}
+		}
+		if !res.IsTruncated {
+			return
+		}
+		opts.ContinuationToken = res.NextToken
+	}
+	t.Fatal("store listing did not end")
+}
+
+// storedContainsMarker reads a stored object in 1 MiB steps, keeping
+// enough overlap to find a marker that straddles two reads.
+func storedContainsMarker(t testing.TB, e *env, bucket, key string) bool {
+	t.Helper()
+	rc, _, err := e.store.GetObject(context.Background(), bucket, key, 0, -1, backend.GetOptions{})
+	if err != nil {
+		t.Fatalf("get %s from the store: %v", key, err)
+	}
+	defer rc.Close()
+	keep := len(plantedMarker) - 1
+	buf := make([]byte, keep+1<<20)
+	have := 0
+	for {
+		n, err := io.ReadFull(rc, buf[have:])
+		window := buf[:have+n]
+		if bytes.Contains(window, plantedMarker) {
+			return true
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("read %s from the store: %v", key, err)
+		}
+		have = copy(buf, window[len(window)-keep:])
+	}
+}

@@ -11,8 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/cloakproxy/cloak/proxy"
 )
 
 // awsCLI runs Debian's awscli v2 against one Cloak.
@@ -44,31 +42,24 @@ func (a *awsCLI) do(t *testing.T, args ...string) string {
 
 // TestClients_AWS drives awscli v2 over TLS: single and multipart copies
 // up and down, sync, ranged get, head, ls, server-side copy, a presigned
-// URL fetched with curl, and recursive removal. The 200 MiB copy runs
-// against the local store only, to keep the suite short.
+// URL fetched with curl, and recursive removal.
 func TestClients_AWS(t *testing.T) {
 	curl := clientTool(t, "CLOAK_CURL_BIN", "/usr/bin/curl")
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			c := newClientEnv(t, newEnv(t, b.open(t), proxy.Options{}))
-			a := newAWSCLI(t, c)
-			sizes := map[string]int64{"small": 1 << 10, "mid": 20 << 20}
-			if b.name == "local" {
-				sizes["large"] = 200 << 20
-			}
-			testAWSCopies(t, a, sizes)
-			testAWSSync(t, a)
-			testAWSPresign(t, a, curl)
-			if n, want := assertBucketCiphertext(t, c.env, "aws-cli"), 2*len(sizes)+40; n != want {
-				t.Fatalf("checked %d stored objects, want %d", n, want)
-			}
-			a.do(t, "s3", "rm", "--recursive", "s3://aws-cli/")
-			if out := a.do(t, "s3", "ls", "--recursive", "s3://aws-cli/"); strings.TrimSpace(out) != "" {
-				t.Fatalf("objects left after s3 rm --recursive:\n%s", out)
-			}
-			a.do(t, "s3", "rb", "s3://aws-cli")
-		})
-	}
+	forEachClientBackend(t, func(t *testing.T, c *clientEnv) {
+		a := newAWSCLI(t, c)
+		sizes := map[string]int64{"small": 1 << 10, "mid": 20 << 20, "large": 200 << 20}
+		testAWSCopies(t, a, sizes)
+		testAWSSync(t, a)
+		testAWSPresign(t, a, curl)
+		if n, want := assertBucketCiphertext(t, c.env, "aws-cli"), 2*len(sizes)+40; n != want {
+			t.Fatalf("checked %d stored objects, want %d", n, want)
+		}
+		a.do(t, "s3", "rm", "--recursive", "s3://aws-cli/")
+		if out := a.do(t, "s3", "ls", "--recursive", "s3://aws-cli/"); strings.TrimSpace(out) != "" {
+			t.Fatalf("objects left after s3 rm --recursive:\n%s", out)
+		}
+		a.do(t, "s3", "rb", "s3://aws-cli")
+	})
 }
 
 // testAWSCopies copies files of the given sizes up, down, between keys

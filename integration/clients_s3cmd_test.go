@@ -42,7 +42,7 @@ signature_v2 = False
 func (s *s3cmd) do(t *testing.T, args ...string) string {
 	t.Helper()
 	args = append([]string{"--config", s.cfg, "--no-progress"}, args...)
-	out, errOut, err := s.c.tryRun(nil, s.bin, args...)
+	out, errOut, err := s.c.tryRun(t, nil, s.bin, args...)
 	if err != nil || strings.Contains(errOut, "WARNING") || strings.Contains(errOut, "ERROR") {
 		t.Fatalf("s3cmd %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, tail(out), tail(errOut))
 	}

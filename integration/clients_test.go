@@ -284,6 +284,7 @@ func assertBucketCiphertext(t *testing.T, e *env, bucket string) int {
 		}
 	}
 	assertNoMarkerStored(t, e, bucket)
+	t.Logf("%s: %d objects checked against the store", bucket, checked)
 	return checked
 }
 

@@ -41,6 +41,14 @@ echo "== openssl"
 scripts/openssl.sh >/dev/null
 # --- end tls ---
 
+# --- clients: real S3 command-line clients (see scripts/clients.sh) ---
+echo "== clients"
+client_env=$(scripts/clients.sh)
+for kv in $client_env; do
+	export "$kv"
+done
+# --- end clients ---
+
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 

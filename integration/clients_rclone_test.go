@@ -79,9 +79,9 @@ func TestClients_Rclone(t *testing.T) {
 			t.Fatalf("copy transferred %s files, want %d", n, files)
 		}
 		writeGenFile(t, filepath.Join(src, "d00/added"), "rclone added", 3000)
-		os.Remove(filepath.Join(src, "d01/e1/file-0001.bin"))
+		os.Remove(filepath.Join(src, "names/plus+sign.bin"))
 		if _, log = r.do(t, "sync", "-v", src, "cloak:rclone/tree"); transferred(t, log) != "1" ||
-			!strings.Contains(log, "d01/e1/file-0001.bin: Deleted") {
+			!strings.Contains(log, "names/plus+sign.bin: Deleted") {
 			t.Errorf("sync after adding one file and removing one:\n%s", tail(log))
 		}
 		if _, log = r.do(t, "sync", "-v", src, "cloak:rclone/tree"); transferred(t, log) != "0" {

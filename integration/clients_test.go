@@ -243,13 +243,29 @@ func treeFiles(t testing.TB, root string) map[string]bool {
 	return files
 }
 
-// writeTree writes n small generated files (sizes from 1 byte to a few
-// KiB) in nested directories under root.
+// treeNames are the first names writeTree gives, with characters that
+// clients and servers encode differently in paths, queries and listings.
+var treeNames = []string{
+	"names/with space.txt", "names/plus+sign.bin", "names/ümlaut-ß-日本.bin",
+	"names/percent%20literal.bin", "names/tilde~and=equals&amp.bin",
+	"names/semi;colon,comma'quote.bin", "names/empty",
+}
+
+// writeTree writes n small generated files (sizes from 0 bytes to a few
+// KiB) in nested directories under root, the first ones named as
+// treeNames.
 func writeTree(t testing.TB, root, seed string, n int) {
 	t.Helper()
 	for i := range n {
-		p := filepath.Join(root, fmt.Sprintf("d%02d/e%d/file-%04d.bin", i%17, i%5, i))
-		writeGenFile(t, p, fmt.Sprintf("%s-%d", seed, i), int64(1+(i*7919)%6000))
+		rel := fmt.Sprintf("d%02d/e%d/file-%04d.bin", i%17, i%5, i)
+		size := int64(1 + (i*7919)%6000)
+		if i < len(treeNames) {
+			rel = treeNames[i]
+			if strings.HasSuffix(rel, "/empty") {
+				size = 0
+			}
+		}
+		writeGenFile(t, filepath.Join(root, filepath.FromSlash(rel)), fmt.Sprintf("%s-%d", seed, i), size)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -284,7 +285,7 @@ const maxPlaintextCheck = 32 << 20
 // .cloak/), or the plaintext's MD5 (raw, hex or base64) or a client's
 // metadata name in stored metadata. It returns how many objects it
 // checked.
-func assertBucketCiphertext(t *testing.T, e *env, bucket string) int {
+func assertBucketCiphertext(t testing.TB, e *env, bucket string) int {
 	t.Helper()
 	ctx := context.Background()
 	var checked int
@@ -306,7 +307,7 @@ func assertBucketCiphertext(t *testing.T, e *env, bucket string) int {
 
 // assertObjectCiphertext checks one object as assertBucketCiphertext
 // describes.
-func assertObjectCiphertext(t *testing.T, e *env, bucket, key string) {
+func assertObjectCiphertext(t testing.TB, e *env, bucket, key string) {
 	t.Helper()
 	ctx := context.Background()
 	out, err := e.aws.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
@@ -341,7 +342,15 @@ func assertObjectCiphertext(t *testing.T, e *env, bucket, key string) {
 		}
 	}
 	if n <= maxPlaintextCheck && n >= 8 {
-		body, _ := e.raw(t, bucket, key)
+		rc, _, err := e.store.GetObject(ctx, bucket, key, 0, -1, backend.GetOptions{})
+		if err != nil {
+			t.Fatalf("get %s from the store: %v", key, err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("read %s from the store: %v", key, err)
+		}
 		if containsSampledWindow(body, sample.Bytes()) {
 			t.Errorf("%s: plaintext found in the stored body", key)
 		}
@@ -428,5 +437,84 @@ func storedContainsMarker(t testing.TB, e *env, bucket, key string) bool {
 			t.Fatalf("read %s from the store: %v", key, err)
 		}
 		have = copy(buf, window[len(window)-keep:])
+	}
+}
+
+// failRecorder is a testing.TB that records failures instead of
+// reporting them, to test the checks above. Fatal ends the goroutine.
+type failRecorder struct {
+	testing.TB
+	failures []string
+}
+
+func (f *failRecorder) Errorf(format string, args ...any) {
+	f.failures = append(f.failures, fmt.Sprintf(format, args...))
+}
+
+func (f *failRecorder) Fatalf(format string, args ...any) {
+	f.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func (f *failRecorder) Error(args ...any) { f.failures = append(f.failures, fmt.Sprint(args...)) }
+
+func (f *failRecorder) Fatal(args ...any) {
+	f.Error(args...)
+	runtime.Goexit()
+}
+
+func (f *failRecorder) Logf(string, ...any) {}
+
+// check runs fn with the recorder in a goroutine of its own, so that a
+// Fatalf ends only that goroutine, and returns the failures.
+func (f *failRecorder) check(fn func(tb testing.TB)) string {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(f)
+	}()
+	<-done
+	return strings.Join(f.failures, "\n")
+}
+
+// TestClients_CiphertextCheckFindsPlaintext shows that the store check
+// the client tests rely on fails where it should: on an object stored as
+// plaintext with its MD5 in clear metadata (served by Cloak as a bucket
+// being migrated), and not on the same data written through Cloak.
+func TestClients_CiphertextCheckFindsPlaintext(t *testing.T) {
+	e, _ := newLocalEnv(t, proxy.Options{Migrating: func(string, string) bool { return true }})
+	ctx := context.Background()
+	e.mkBucket(t, "check")
+	const size = 3<<20 + 5
+	data := newGenData("check", size).bytesAt(0, size)
+	if _, err := e.aws.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("check"),
+		Key: aws.String("through-cloak"), Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := (&failRecorder{TB: t}).check(func(tb testing.TB) {
+		assertBucketCiphertext(tb, e, "check")
+	}); got != "" {
+		t.Fatalf("the check failed on an object written through Cloak:\n%s", got)
+	}
+
+	sum := md5.Sum(data)
+	if _, err := e.store.PutObject(ctx, "check", "plain", bytes.NewReader(data), size,
+		backend.PutOptions{Metadata: map[string]string{"md5": hex.EncodeToString(sum[:])}}); err != nil {
+		t.Fatal(err)
+	}
+	got := (&failRecorder{TB: t}).check(func(tb testing.TB) {
+		assertBucketCiphertext(tb, e, "check")
+	})
+	for _, want := range []string{
+		"plain is stored without an envelope", `plain: metadata "md5" stored in the clear`,
+		"plain: the plaintext MD5 is in the stored metadata", "plain: plaintext found in the stored body",
+		"stored object plain holds plaintext (a planted marker)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the check did not report %q; it reported:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "through-cloak") {
+		t.Errorf("the check reported the object written through Cloak:\n%s", got)
 	}
 }

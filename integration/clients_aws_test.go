@@ -20,8 +20,7 @@ type awsCLI struct {
 	env []string
 }
 
-func newAWSCLI(t *testing.T, c *clientEnv) *awsCLI {
-	bin := clientTool(t, "CLOAK_AWS_BIN", "/usr/bin/aws")
+func newAWSCLI(c *clientEnv, bin string) *awsCLI {
 	return &awsCLI{c: c, bin: bin, env: []string{
 		"AWS_ACCESS_KEY_ID=" + testAccess,
 		"AWS_SECRET_ACCESS_KEY=" + testSecret,
@@ -44,9 +43,10 @@ func (a *awsCLI) do(t *testing.T, args ...string) string {
 // up and down, sync, ranged get, head, ls, server-side copy, a presigned
 // URL fetched with curl, and recursive removal.
 func TestClients_AWS(t *testing.T) {
+	bin := clientTool(t, "CLOAK_AWS_BIN", "/usr/bin/aws")
 	curl := clientTool(t, "CLOAK_CURL_BIN", "/usr/bin/curl")
 	forEachClientBackend(t, func(t *testing.T, c *clientEnv) {
-		a := newAWSCLI(t, c)
+		a := newAWSCLI(c, bin)
 		sizes := map[string]int64{"small": 1 << 10, "mid": 20 << 20, "large": 200 << 20}
 		testAWSCopies(t, a, sizes)
 		testAWSSync(t, a)

@@ -20,8 +20,7 @@ type rclone struct {
 	env []string
 }
 
-func newRclone(t *testing.T, c *clientEnv) *rclone {
-	bin := clientTool(t, "CLOAK_RCLONE_BIN", "/usr/bin/rclone")
+func newRclone(t *testing.T, c *clientEnv, bin string) *rclone {
 	if err := os.WriteFile(filepath.Join(c.home, "rclone.conf"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +64,9 @@ func transferred(t *testing.T, log string) string {
 // download, lsl, md5sum, cat of a range, server-side copy and purge. A
 // second sync must transfer nothing, and check must find no difference.
 func TestClients_Rclone(t *testing.T) {
+	bin := clientTool(t, "CLOAK_RCLONE_BIN", "/usr/bin/rclone")
 	forEachClientBackend(t, func(t *testing.T, c *clientEnv) {
-		r := newRclone(t, c)
+		r := newRclone(t, c, bin)
 		src := filepath.Join(c.dir, "tree")
 		writeTree(t, src, "rclone tree", 40)
 		writeGenFile(t, filepath.Join(src, "mid"), "rclone mid", 20<<20)

@@ -13,8 +13,8 @@ import (
 // changes, check --read-data, and a restore compared byte for byte with
 // the source.
 func TestClients_Restic(t *testing.T) {
+	bin := clientTool(t, "CLOAK_RESTIC_BIN", "/usr/bin/restic")
 	forEachClientBackend(t, func(t *testing.T, c *clientEnv) {
-		bin := clientTool(t, "CLOAK_RESTIC_BIN", "/usr/bin/restic")
 		env := []string{
 			"AWS_ACCESS_KEY_ID=" + testAccess,
 			"AWS_SECRET_ACCESS_KEY=" + testSecret,

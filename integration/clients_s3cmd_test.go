@@ -17,8 +17,7 @@ type s3cmd struct {
 	cfg string
 }
 
-func newS3cmd(t *testing.T, c *clientEnv) *s3cmd {
-	bin := clientTool(t, "CLOAK_S3CMD_BIN", "/usr/bin/s3cmd")
+func newS3cmd(t *testing.T, c *clientEnv, bin string) *s3cmd {
 	cfg := filepath.Join(c.home, "s3cfg")
 	conf := fmt.Sprintf(`[default]
 access_key = %s
@@ -53,8 +52,9 @@ func (s *s3cmd) do(t *testing.T, args ...string) string {
 // info, sync up and down, a second sync that must transfer nothing, and
 // del. s3cmd compares every upload's ETag and every download's MD5.
 func TestClients_S3cmd(t *testing.T) {
+	bin := clientTool(t, "CLOAK_S3CMD_BIN", "/usr/bin/s3cmd")
 	forEachClientBackend(t, func(t *testing.T, c *clientEnv) {
-		s := newS3cmd(t, c)
+		s := newS3cmd(t, c, bin)
 		s.do(t, "mb", "s3://s3cmd")
 		sizes := map[string]int64{"small": 1 << 10, "mid": 20 << 20}
 		for name, size := range sizes {

@@ -61,14 +61,18 @@ func (s *Server) deleteObjects(ctx context.Context, rq *request) error {
 			err = s.allowed(rq, access.DeleteCheck(rq.s3.Bucket, o.Key))
 		}
 		if err == nil {
+			err = versionIDError(o.VersionID)
+		}
+		if err == nil {
 			err = s.removeObject(ctx, rq.s3.Bucket, o.Key)
 		}
 		switch {
 		case err != nil:
 			e := toS3(err)
-			res.Errors = append(res.Errors, s3xml.DeleteError{Key: o.Key, Code: e.Code, Message: e.Message})
+			res.Errors = append(res.Errors, s3xml.DeleteError{Key: o.Key, VersionID: o.VersionID,
+				Code: e.Code, Message: e.Message})
 		case !del.Quiet:
-			res.Deleted = append(res.Deleted, s3xml.Deleted{Key: o.Key})
+			res.Deleted = append(res.Deleted, s3xml.Deleted{Key: o.Key, VersionID: o.VersionID})
 		}
 	}
 	return s3xml.Write(rq.w, http.StatusOK, res)

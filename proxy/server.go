@@ -314,6 +314,9 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	if isInternal(rq.s3.Key) || (rq.s3.CopySource != nil && isInternal(rq.s3.CopySource.Key)) {
 		return errReservedKey
 	}
+	if err := checkVersionID(rq.s3); err != nil {
+		return err
+	}
 	h := s.ops[rq.s3.Op]
 	if h == nil {
 		return s3err.ErrNotImplemented.WithMessagef("%s is not implemented.", opName(rq.s3))

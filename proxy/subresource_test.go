@@ -46,9 +46,20 @@ func newSubresourceServer(t *testing.T) (*Server, sigv4.Credential) {
 	return s, cred
 }
 
-// serveSigned serves one signed request and returns the response.
+// serveSigned serves one signed request without a body and returns the
+// response.
 func serveSigned(s *Server, cred sigv4.Credential, method, target string) *http.Response {
-	r := httptest.NewRequest(method, "http://127.0.0.1"+target, nil)
+	return serveSignedBody(s, cred, method, target, nil, "")
+}
+
+// serveSignedBody serves one signed request with a body, and a
+// Content-MD5 header unless md5 is empty.
+func serveSignedBody(s *Server, cred sigv4.Credential, method, target string, body io.Reader,
+	md5 string) *http.Response {
+	r := httptest.NewRequest(method, "http://127.0.0.1"+target, body)
+	if md5 != "" {
+		r.Header.Set("Content-Md5", md5)
+	}
 	sigv4.SignRequest(r, cred, "us-east-1", "s3", time.Now(), sigv4.UnsignedPayload)
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)

@@ -100,6 +100,8 @@ func TestSubresource_OthersAreNotImplemented(t *testing.T) {
 		{"setting tags", http.MethodPut, "/bkt/k?tagging", 501, "NotImplemented"},
 		{"deleting tags", http.MethodDelete, "/bkt/k?tagging", 501, "NotImplemented"},
 		{"bucket tagging", http.MethodGet, "/bkt?tagging", 501, "NotImplemented"},
+		{"versioning of a missing bucket", http.MethodGet, "/nobucket?versioning", 404, "NoSuchBucket"},
+		{"enabling versioning", http.MethodPut, "/bkt?versioning", 501, "NotImplemented"},
 		{"object acl", http.MethodGet, "/bkt/k?acl", 501, "NotImplemented"},
 	}
 	for _, c := range cases {
@@ -110,5 +112,15 @@ func TestSubresource_OthersAreNotImplemented(t *testing.T) {
 				t.Fatalf("%s %s: %s\n%s, want %d %s", c.method, c.target, resp.Status, body, c.status, c.code)
 			}
 		})
+	}
+}
+
+func TestSubresource_BucketVersioningIsNeverEnabled(t *testing.T) {
+	s, cred := newSubresourceServer(t)
+	resp := serveSigned(s, cred, http.MethodGet, "/bkt?versioning")
+	body, _ := io.ReadAll(resp.Body)
+	want := `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></VersioningConfiguration>`
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+		t.Fatalf("GET ?versioning: %s\n%s\nwant %s", resp.Status, body, want)
 	}
 }

@@ -338,3 +338,11 @@ type Tag struct {
 	Key   string `xml:"Key"`
 	Value string `xml:"Value"`
 }
+
+// VersioningConfiguration is the GetBucketVersioning response. Cloak
+// keeps one version of each object, so Status is always empty: S3's
+// answer for a bucket on which versioning was never enabled.
+type VersioningConfiguration struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ VersioningConfiguration"`
+	Status  string   `xml:"Status,omitempty"`
+}

@@ -51,6 +51,7 @@ func TestClients_AWS(t *testing.T) {
 		testAWSCopies(t, a, sizes)
 		testAWSSync(t, a)
 		testAWSPresign(t, a, curl)
+		testAWSDefaults(t, a)
 		if n, want := assertBucketCiphertext(t, c.env, "aws-cli"), 2*len(sizes)+40; n != want {
 			t.Fatalf("checked %d stored objects, want %d", n, want)
 		}
@@ -192,4 +193,22 @@ func testAWSPresign(t *testing.T, a *awsCLI, curl string) {
 	a.c.run(t, nil, curl, "--silent", "--show-error", "--fail", "--cacert", a.c.caFile,
 		"--max-time", "60", "-o", got, url)
 	assertSameFile(t, got, filepath.Join(a.c.dir, "small"))
+}
+
+// testAWSDefaults reads the sub-resources Cloak answers with fixed
+// values: an object's (empty) tag set and the bucket's versioning (never
+// enabled). Asking for another version of an object is refused.
+func testAWSDefaults(t *testing.T, a *awsCLI) {
+	if out := a.do(t, "s3api", "get-object-tagging", "--bucket", "aws-cli", "--key", "files/small"); !regexp.MustCompile(`"TagSet":\s*\[\]`).MatchString(out) {
+		t.Errorf("get-object-tagging: %s", out)
+	}
+	if out := a.do(t, "s3api", "get-bucket-versioning", "--bucket", "aws-cli"); strings.Contains(out, "Enabled") {
+		t.Errorf("get-bucket-versioning: %s", out)
+	}
+	args := []string{"--endpoint-url", a.c.endpoint, "--ca-bundle", a.c.caFile, "s3api", "delete-object",
+		"--bucket", "aws-cli", "--key", "files/small", "--version-id", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"}
+	if _, errOut, err := a.c.tryRun(t, a.env, a.bin, args...); err == nil || !strings.Contains(errOut, "InvalidArgument") {
+		t.Errorf("delete-object of a version: %v\n%s", err, errOut)
+	}
+	a.do(t, "s3api", "head-object", "--bucket", "aws-cli", "--key", "files/small")
 }

@@ -86,6 +86,9 @@ func (s *Server) getObjectOnce(ctx context.Context, rq *request) error {
 	}
 	setObjectHeaders(h, obj)
 	setChecksumHeader(h, rq.r.Header, obj)
+	for name, v := range s3compat.ResponseOverrides(rq.s3.Query) {
+		h[name] = v
+	}
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	status := http.StatusOK
 	if partial {

@@ -46,6 +46,8 @@ func TestClients_Boto3(t *testing.T) {
 			DefaultPresignBody   string `json:"default_presign_body"`
 			PresignedPutStatus   int    `json:"presigned_put_status"`
 			PresignedPutETag     string `json:"presigned_put_etag"`
+			PresignedGetSame     bool   `json:"presigned_get_same"`
+			PresignedGetDisp     string `json:"presigned_get_disposition"`
 		}
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("script output %q: %v", out, err)
@@ -64,6 +66,10 @@ func TestClients_Boto3(t *testing.T) {
 			!strings.Contains(res.DefaultPresignBody, "<Code>InvalidRequest</Code>")) {
 			t.Errorf("presigned PUT with Signature V2: %d\n%s, want 400 InvalidRequest",
 				res.DefaultPresignStatus, res.DefaultPresignBody)
+		}
+		if !res.PresignedGetSame || res.PresignedGetDisp != `attachment; filename="Acme v. Smith.pdf"` {
+			t.Errorf("presigned GET with response-content-disposition: same body %v, header %q",
+				res.PresignedGetSame, res.PresignedGetDisp)
 		}
 		got := filepath.Join(c.dir, "presigned.down")
 		writeObject(t, c.env, "boto3", "presigned", got)

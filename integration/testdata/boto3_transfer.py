@@ -8,7 +8,8 @@ uploads BIG_FILE with the transfer manager (multipart, several threads) as
 "big", downloads it again to BIG_DOWNLOAD (ranged GETs, several threads),
 and PUTs SMALL_FILE as "presigned" through presigned URLs with urllib and
 no credentials: first one presigned with boto3's default signature version,
-then one with Signature V4. It prints one JSON line with what it saw; the Go test
+then one with Signature V4; and GETs it back through a presigned URL that
+sets Content-Disposition. It prints one JSON line with what it saw; the Go test
 compares the bytes.
 """
 
@@ -55,6 +56,15 @@ def main():
     if put_status != 200:
         sys.exit("presigned PUT to %s: %d\n%s" % (url, put_status, put_body))
 
+    # A presigned download link that names the file, as document tools
+    # make them: the body is the object, the header the one asked for.
+    url = v4.generate_presigned_url("get_object", ExpiresIn=300, Params={
+        "Bucket": bucket, "Key": "presigned",
+        "ResponseContentDisposition": 'attachment; filename="Acme v. Smith.pdf"'})
+    with urllib.request.urlopen(url, context=ctx, timeout=60) as resp:
+        get_same = resp.read() == body
+        get_disposition = resp.headers.get("Content-Disposition")
+
     print(json.dumps({
         "big_etag": head["ETag"],
         "big_length": head["ContentLength"],
@@ -63,6 +73,8 @@ def main():
         "default_presign_body": default_body,
         "presigned_put_status": put_status,
         "presigned_put_etag": put_etag,
+        "presigned_get_same": get_same,
+        "presigned_get_disposition": get_disposition,
     }))
 
 

@@ -83,9 +83,13 @@ type Check struct {
 //   - DeleteObject: s3:DeleteObject on the object; DeleteObjects needs
 //     nothing for the request itself, and s3:DeleteObject for each key,
 //     checked as each key is deleted (see DeleteCheck);
-//   - the remaining bucket operations their own action on the bucket.
+//   - the remaining bucket operations their own action on the bucket;
+//   - the unsupported sub-resources the proxy answers with a fixed value
+//     need the action that reveals as much: ?tagging of an object (an
+//     empty tag set, or NoSuchKey) s3:GetObject on the object, and
+//     ?versioning of a bucket (never enabled) s3:ListBucket on the bucket.
 //
-// Unsupported operations (answered NotImplemented) need nothing.
+// Other unsupported operations (answered NotImplemented) need nothing.
 func ChecksFor(r s3compat.Request) []Check {
 	bucket, object := BucketARN(r.Bucket), ObjectARN(r.Bucket, r.Key)
 	switch r.Op {
@@ -119,6 +123,13 @@ func ChecksFor(r s3compat.Request) []Check {
 		return []Check{{ActListMultipartUploadParts, object}}
 	case s3compat.OpDeleteObject:
 		return []Check{{ActDeleteObject, object}}
+	case s3compat.OpUnsupported:
+		switch {
+		case r.Subresource == "tagging" && r.Key != "":
+			return []Check{{ActGetObject, object}}
+		case r.Subresource == "versioning" && r.Key == "":
+			return []Check{{ActListBucket, bucket}}
+		}
 	}
 	return nil
 }

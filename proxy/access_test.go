@@ -51,14 +51,24 @@ func TestSourceIP(t *testing.T) {
 
 // TestEveryOperationIsAuthorised keeps ChecksFor in step with the
 // handlers: every operation the Server serves needs at least one action,
-// except DeleteObjects, which checks each key as it deletes it.
+// except DeleteObjects, which checks each key as it deletes it, and the
+// unsupported sub-resources, of which those answered with a fixed value
+// (see Server.subresource) need one too.
 func TestEveryOperationIsAuthorised(t *testing.T) {
 	s := &Server{}
 	for op := range s.handlers() {
 		r := s3compat.Request{Op: op, Bucket: "b", Key: "k",
 			CopySource: &s3compat.CopySource{Bucket: "s", Key: "k"}}
-		if len(access.ChecksFor(r)) == 0 && op != s3compat.OpDeleteObjects {
+		if len(access.ChecksFor(r)) == 0 && op != s3compat.OpDeleteObjects && op != s3compat.OpUnsupported {
 			t.Errorf("%s needs no permission", op)
+		}
+	}
+	for _, r := range []s3compat.Request{
+		{Op: s3compat.OpUnsupported, Subresource: "tagging", Bucket: "b", Key: "k"},
+		{Op: s3compat.OpUnsupported, Subresource: "versioning", Bucket: "b"},
+	} {
+		if len(access.ChecksFor(r)) == 0 {
+			t.Errorf("?%s needs no permission", r.Subresource)
 		}
 	}
 }

@@ -199,15 +199,18 @@ func testAWSPresign(t *testing.T, a *awsCLI, curl string) {
 // values: an object's (empty) tag set and the bucket's versioning (never
 // enabled). Asking for another version of an object is refused.
 func testAWSDefaults(t *testing.T, a *awsCLI) {
-	if out := a.do(t, "s3api", "get-object-tagging", "--bucket", "aws-cli", "--key", "files/small"); !regexp.MustCompile(`"TagSet":\s*\[\]`).MatchString(out) {
+	out := a.do(t, "s3api", "get-object-tagging", "--bucket", "aws-cli", "--key", "files/small")
+	if !regexp.MustCompile(`"TagSet":\s*\[\]`).MatchString(out) {
 		t.Errorf("get-object-tagging: %s", out)
 	}
-	if out := a.do(t, "s3api", "get-bucket-versioning", "--bucket", "aws-cli"); strings.Contains(out, "Enabled") {
+	out = a.do(t, "s3api", "get-bucket-versioning", "--bucket", "aws-cli")
+	if strings.Contains(out, "Enabled") {
 		t.Errorf("get-bucket-versioning: %s", out)
 	}
 	args := []string{"--endpoint-url", a.c.endpoint, "--ca-bundle", a.c.caFile, "s3api", "delete-object",
 		"--bucket", "aws-cli", "--key", "files/small", "--version-id", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"}
-	if _, errOut, err := a.c.tryRun(t, a.env, a.bin, args...); err == nil || !strings.Contains(errOut, "InvalidArgument") {
+	_, errOut, err := a.c.tryRun(t, a.env, a.bin, args...)
+	if err == nil || !strings.Contains(errOut, "InvalidArgument") {
 		t.Errorf("delete-object of a version: %v\n%s", err, errOut)
 	}
 	a.do(t, "s3api", "head-object", "--bucket", "aws-cli", "--key", "files/small")

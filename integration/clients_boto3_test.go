@@ -55,7 +55,8 @@ func TestClients_Boto3(t *testing.T) {
 		t.Logf("boto3 saw %+v", res)
 		assertSameFile(t, down, big)
 		if want := wantCLIETag(t, big, 8<<20); res.BigETag != want || res.BigLength != bigSize {
-			t.Errorf("head of the upload: ETag %s, %d bytes; want %s, %d", res.BigETag, res.BigLength, want, bigSize)
+			t.Errorf("head of the upload: ETag %s, %d bytes; want %s, %d",
+				res.BigETag, res.BigLength, want, bigSize)
 		}
 		if want := wantCLIETag(t, small, 8<<20); res.PresignedPutStatus != 200 || res.PresignedPutETag != want {
 			t.Errorf("presigned PUT: %d, ETag %s; want 200, %s", res.PresignedPutStatus, res.PresignedPutETag, want)
@@ -88,7 +89,8 @@ func writeObject(t *testing.T, e *env, bucket, key, path string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out, err := e.aws.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := e.aws.GetObject(context.Background(),
+		&s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatalf("get %s: %v", key, err)
 	}

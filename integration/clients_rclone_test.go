@@ -41,7 +41,8 @@ func (r *rclone) do(t *testing.T, args ...string) (stdout, log string) {
 	args = append([]string{"--ca-cert", r.c.caFile, "--retries", "1", "--low-level-retries", "2"}, args...)
 	out, errOut, err := r.c.tryRun(t, r.env, r.bin, args...)
 	if err != nil {
-		t.Fatalf("rclone %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, tail(out), tail(errOut))
+		t.Fatalf("rclone %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err,
+			tail(out), tail(errOut))
 	}
 	return out, errOut
 }
@@ -89,7 +90,8 @@ func TestClients_Rclone(t *testing.T) {
 		}
 		for _, mode := range [][]string{nil, {"--download"}} {
 			_, log := r.do(t, append(append([]string{"check"}, mode...), src, "cloak:rclone/tree")...)
-			if !strings.Contains(log, " 0 differences found") || !strings.Contains(log, fmt.Sprintf("%d matching files", files)) {
+			if !strings.Contains(log, " 0 differences found") ||
+				!strings.Contains(log, fmt.Sprintf("%d matching files", files)) {
 				t.Errorf("check %v:\n%s", mode, tail(log))
 			}
 			if strings.Contains(log, "could not be checked") {
@@ -105,7 +107,8 @@ func TestClients_Rclone(t *testing.T) {
 		for rel := range treeFiles(t, src) {
 			p := filepath.Join(src, rel)
 			st, _ := os.Stat(p)
-			if !regexp.MustCompile(fmt.Sprintf(`(?m)^\s*%d \S+ \S+ %s$`, st.Size(), regexp.QuoteMeta(rel))).MatchString(lsl) {
+			line := fmt.Sprintf(`(?m)^\s*%d \S+ \S+ %s$`, st.Size(), regexp.QuoteMeta(rel))
+			if !regexp.MustCompile(line).MatchString(lsl) {
 				t.Errorf("lsl does not show %s with %d bytes", rel, st.Size())
 			}
 			if !strings.Contains(sums, fileMD5(t, p)+"  "+rel+"\n") {
@@ -119,7 +122,8 @@ func TestClients_Rclone(t *testing.T) {
 			t.Errorf("cat --offset --count returned %d bytes, not the file's", len(cat))
 		}
 
-		if _, log = r.do(t, "copyto", "-v", "cloak:rclone/tree/mid", "cloak:rclone/copy/mid"); !strings.Contains(log, "server-side copy") {
+		_, log = r.do(t, "copyto", "-v", "cloak:rclone/tree/mid", "cloak:rclone/copy/mid")
+		if !strings.Contains(log, "server-side copy") {
 			t.Errorf("copyto between keys was not a server-side copy:\n%s", tail(log))
 		}
 		got := filepath.Join(c.dir, "mid.copy")
@@ -130,8 +134,8 @@ func TestClients_Rclone(t *testing.T) {
 			t.Fatalf("checked %d stored objects, want %d", n, want)
 		}
 		r.do(t, "purge", "cloak:rclone")
-		if out, errOut, err := c.tryRun(t, r.env, r.bin, "--ca-cert", c.caFile, "lsd", "cloak:"); err != nil ||
-			strings.Contains(out, "rclone") {
+		out, errOut, err := c.tryRun(t, r.env, r.bin, "--ca-cert", c.caFile, "lsd", "cloak:")
+		if err != nil || strings.Contains(out, "rclone") {
 			t.Fatalf("the bucket is still there after purge: %v\n%s%s", err, out, errOut)
 		}
 	})

@@ -43,7 +43,8 @@ func (s *s3cmd) do(t *testing.T, args ...string) string {
 	args = append([]string{"--config", s.cfg, "--no-progress"}, args...)
 	out, errOut, err := s.c.tryRun(t, nil, s.bin, args...)
 	if err != nil || strings.Contains(errOut, "WARNING") || strings.Contains(errOut, "ERROR") {
-		t.Fatalf("s3cmd %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, tail(out), tail(errOut))
+		t.Fatalf("s3cmd %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err,
+			tail(out), tail(errOut))
 	}
 	return out
 }
@@ -75,7 +76,8 @@ func TestClients_S3cmd(t *testing.T) {
 		}
 		listed := s.do(t, "ls", "s3://s3cmd/files/")
 		for name, size := range sizes {
-			if !regexp.MustCompile(fmt.Sprintf(`(?m)\s%d\s+s3://s3cmd/files/%s$`, size, name)).MatchString(listed) {
+			line := fmt.Sprintf(`(?m)\s%d\s+s3://s3cmd/files/%s$`, size, name)
+			if !regexp.MustCompile(line).MatchString(listed) {
 				t.Errorf("ls does not show %s with %d bytes:\n%s", name, size, listed)
 			}
 		}

@@ -122,11 +122,13 @@ func (c *clientEnv) run(t *testing.T, extra []string, prog string, args ...strin
 
 // tryRun is run that returns the failure instead, with standard error.
 // It logs each command with the time it took.
-func (c *clientEnv) tryRun(t testing.TB, extra []string, prog string, args ...string) (string, string, error) {
+func (c *clientEnv) tryRun(t testing.TB, extra []string, prog string,
+	args ...string) (string, string, error) {
 	t.Helper()
 	start := time.Now()
 	defer func() {
-		t.Logf("%s %s (%v)", filepath.Base(prog), strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+		t.Logf("%s %s (%v)", filepath.Base(prog), strings.Join(args, " "),
+			time.Since(start).Round(time.Millisecond))
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
@@ -336,7 +338,8 @@ func assertObjectCiphertext(t testing.TB, e *env, bucket, key string) {
 		}
 		stored += v + "\n"
 	}
-	for _, s := range []string{string(sum), hex.EncodeToString(sum), base64.StdEncoding.EncodeToString(sum)} {
+	forms := []string{string(sum), hex.EncodeToString(sum), base64.StdEncoding.EncodeToString(sum)}
+	for _, s := range forms {
 		if n > 0 && strings.Contains(stored, s) {
 			t.Errorf("%s: the plaintext MD5 is in the stored metadata", key)
 		}

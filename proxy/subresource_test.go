@@ -29,7 +29,8 @@ func newSubresourceServer(t *testing.T) (*Server, sigv4.Credential) {
 	if err := st.CreateBucket(ctx, "bkt"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.PutObject(ctx, "bkt", "k", strings.NewReader("x"), 1, backend.PutOptions{}); err != nil {
+	_, err = st.PutObject(ctx, "bkt", "k", strings.NewReader("x"), 1, backend.PutOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ring := crypto.NewMemoryKeyRing(nil)
@@ -119,7 +120,8 @@ func TestSubresource_BucketVersioningIsNeverEnabled(t *testing.T) {
 	s, cred := newSubresourceServer(t)
 	resp := serveSigned(s, cred, http.MethodGet, "/bkt?versioning")
 	body, _ := io.ReadAll(resp.Body)
-	want := `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></VersioningConfiguration>`
+	const want = `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+		`</VersioningConfiguration>`
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
 		t.Fatalf("GET ?versioning: %s\n%s\nwant %s", resp.Status, body, want)
 	}

@@ -50,7 +50,8 @@ func TestVersions_OnlyTheNullVersionIsServed(t *testing.T) {
 func TestVersions_DeleteObjectsRefusesVersionsPerKey(t *testing.T) {
 	s, cred := newSubresourceServer(t)
 	for _, key := range []string{"a", "b"} {
-		if resp := serveSignedBody(s, cred, http.MethodPut, "/bkt/"+key, strings.NewReader(key), ""); resp.StatusCode != 200 {
+		resp := serveSignedBody(s, cred, http.MethodPut, "/bkt/"+key, strings.NewReader(key), "")
+		if resp.StatusCode != 200 {
 			t.Fatalf("put %s: %s", key, resp.Status)
 		}
 	}

@@ -317,6 +317,9 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	if err := checkVersionID(rq.s3); err != nil {
 		return err
 	}
+	if err := s3compat.CheckUnsupportedHeaders(rq.r.Header); err != nil {
+		return err
+	}
 	h := s.ops[rq.s3.Op]
 	if h == nil {
 		return s3err.ErrNotImplemented.WithMessagef("%s is not implemented.", opName(rq.s3))

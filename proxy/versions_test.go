@@ -6,8 +6,12 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cloakproxy/cloak/s3compat/sigv4"
 )
 
 func TestVersions_OnlyTheNullVersionIsServed(t *testing.T) {
@@ -77,5 +81,27 @@ func TestVersions_DeleteObjectsRefusesVersionsPerKey(t *testing.T) {
 	}
 	if _, err := s.opts.Store.HeadObject(ctx, "bkt", "b"); err == nil {
 		t.Fatal("b was not deleted")
+	}
+}
+
+func TestPut_SSECAndObjectLockAreRefused(t *testing.T) {
+	s, cred := newSubresourceServer(t)
+	for name, header := range map[string][2]string{
+		"sse-c":       {"X-Amz-Server-Side-Encryption-Customer-Algorithm", "AES256"},
+		"object-lock": {"X-Amz-Object-Lock-Mode", "COMPLIANCE"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPut, "http://127.0.0.1/bkt/"+name, strings.NewReader("x"))
+			r.Header.Set(header[0], header[1])
+			sigv4.SignRequest(r, cred, "us-east-1", "s3", time.Now(), sigv4.UnsignedPayload)
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			if w.Code != http.StatusNotImplemented || !strings.Contains(w.Body.String(), "NotImplemented") {
+				t.Fatalf("PUT with %s: %d\n%s", header[0], w.Code, w.Body)
+			}
+			if _, err := s.opts.Store.HeadObject(context.Background(), "bkt", name); err == nil {
+				t.Fatal("the refused PUT stored an object")
+			}
+		})
 	}
 }

@@ -197,7 +197,8 @@ func testAWSPresign(t *testing.T, a *awsCLI, curl string) {
 
 // testAWSDefaults reads the sub-resources Cloak answers with fixed
 // values: an object's (empty) tag set and the bucket's versioning (never
-// enabled). Asking for another version of an object is refused.
+// enabled). Asking for another version of an object, or encryption with
+// the client's own key, is refused.
 func testAWSDefaults(t *testing.T, a *awsCLI) {
 	out := a.do(t, "s3api", "get-object-tagging", "--bucket", "aws-cli", "--key", "files/small")
 	if !regexp.MustCompile(`"TagSet":\s*\[\]`).MatchString(out) {
@@ -214,4 +215,14 @@ func testAWSDefaults(t *testing.T, a *awsCLI) {
 		t.Errorf("delete-object of a version: %v\n%s", err, errOut)
 	}
 	a.do(t, "s3api", "head-object", "--bucket", "aws-cli", "--key", "files/small")
+
+	// A customer-provided key would not be needed to read the object
+	// back, so Cloak refuses it rather than ignore it.
+	args = []string{"--endpoint-url", a.c.endpoint, "--ca-bundle", a.c.caFile, "s3", "cp",
+		"--sse-c", "AES256", "--sse-c-key", "0123456789abcdef0123456789abcdef",
+		filepath.Join(a.c.dir, "small"), "s3://aws-cli/sse-c"}
+	_, errOut, err = a.c.tryRun(t, a.env, a.bin, args...)
+	if err == nil || !strings.Contains(errOut, "NotImplemented") {
+		t.Errorf("cp with an SSE-C key: %v\n%s", err, errOut)
+	}
 }

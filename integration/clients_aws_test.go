@@ -52,7 +52,7 @@ func TestClients_AWS(t *testing.T) {
 		testAWSSync(t, a)
 		testAWSPresign(t, a, curl)
 		testAWSDefaults(t, a)
-		if n, want := assertBucketCiphertext(t, c.env, "aws-cli"), 2*len(sizes)+40; n != want {
+		if n, want := assertBucketCiphertext(t, c.env, "aws-cli"), 2*len(sizes)+41; n != want {
 			t.Fatalf("checked %d stored objects, want %d", n, want)
 		}
 		a.do(t, "s3", "rm", "--recursive", "s3://aws-cli/")
@@ -101,6 +101,7 @@ func testAWSCopies(t *testing.T, a *awsCLI, sizes map[string]int64) {
 		assertSameFile(t, got, src)
 		os.Remove(got)
 	}
+	testAWSStdin(t, a, filepath.Join(a.c.dir, "mid"))
 	listed := a.do(t, "s3", "ls", "s3://aws-cli/files/")
 	for name, size := range sizes {
 		line := regexp.MustCompile(fmt.Sprintf(`(?m)^\S+ \S+\s+%d %s$`, size, name))
@@ -225,4 +226,24 @@ func testAWSDefaults(t *testing.T, a *awsCLI) {
 	if err == nil || !strings.Contains(errOut, "NotImplemented") {
 		t.Errorf("cp with an SSE-C key: %v\n%s", err, errOut)
 	}
+}
+
+// testAWSStdin uploads a file from standard input, a body of unknown size
+// that cannot be rewound, which aws cli sends as a multipart upload, and
+// reads it back.
+func testAWSStdin(t *testing.T, a *awsCLI, src string) {
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	args := []string{"--endpoint-url", a.c.endpoint, "--ca-bundle", a.c.caFile,
+		"s3", "cp", "-", "s3://aws-cli/stdin/" + filepath.Base(src)}
+	if out, errOut, err := a.c.tryRunIn(t, f, a.env, a.bin, args...); err != nil {
+		t.Fatalf("s3 cp from stdin: %v\n%s%s", err, out, errOut)
+	}
+	got := src + ".stdin"
+	a.do(t, "s3", "cp", "s3://aws-cli/stdin/"+filepath.Base(src), got)
+	assertSameFile(t, got, src)
+	os.Remove(got)
 }

@@ -125,6 +125,13 @@ func (c *clientEnv) run(t *testing.T, extra []string, prog string, args ...strin
 func (c *clientEnv) tryRun(t testing.TB, extra []string, prog string,
 	args ...string) (string, string, error) {
 	t.Helper()
+	return c.tryRunIn(t, nil, extra, prog, args...)
+}
+
+// tryRunIn is tryRun with stdin as the program's standard input.
+func (c *clientEnv) tryRunIn(t testing.TB, stdin io.Reader, extra []string, prog string,
+	args ...string) (string, string, error) {
+	t.Helper()
 	start := time.Now()
 	defer func() {
 		t.Logf("%s %s (%v)", filepath.Base(prog), strings.Join(args, " "),
@@ -142,7 +149,7 @@ func (c *clientEnv) tryRun(t testing.TB, extra []string, prog string,
 		"LC_ALL=C.UTF-8",
 	}, extra...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	cmd.WaitDelay = 10 * time.Second
 	err := cmd.Run()
 	if ctx.Err() != nil {

@@ -211,6 +211,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := &request{id: newRequestID(), start: time.Now(), w: &statusWriter{ResponseWriter: w}, r: r,
 		usage: &usage{}}
 	if r.Body != nil && r.Body != http.NoBody {
+		// Count through a shallow copy of r: the server keeps r and
+		// decides from r.Body's type, once the response starts, whether
+		// an unread body can be skipped. Given another type it reads the
+		// body of an "Expect: 100-continue" request that it never asked
+		// for, and the client, waiting for 100 Continue or an answer,
+		// gets neither until it times out.
+		r = r.WithContext(r.Context())
+		rq.r = r
 		rq.body = &countingBody{ReadCloser: r.Body}
 		r.Body = rq.body
 	}

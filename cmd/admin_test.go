@@ -2,12 +2,10 @@ package cmd
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,17 +52,8 @@ func TestAdmin_OfflineAndOnline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, pw, io.Discard)
-		pw.Close()
-	}()
-	re := regexp.MustCompile(`serving S3 on (https://\S+)`)
-	endpoint := re.FindStringSubmatch(readUntil(t, pr, re))[1]
-	go io.Copy(io.Discard, pr)
+	srv := startServe(t, cfg)
+	ctx, endpoint := srv.ctx, srv.endpoint()
 	caFile := filepath.Join(data, "tls", "cert.pem")
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
@@ -148,10 +137,5 @@ func TestAdmin_OfflineAndOnline(t *testing.T) {
 		}
 		return nil
 	})
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not shut down")
-	}
+	srv.stop(t)
 }

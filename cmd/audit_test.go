@@ -100,32 +100,19 @@ func startAuditedServe(t *testing.T, data, hookURL string) (endpoint, metricsAdd
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, pw, io.Discard)
-		pw.Close()
-	}()
-	printed := readUntil(t, pr, regexp.MustCompile(`serving S3 on`))
-	endpoint = regexp.MustCompile(`serving S3 on (http://\S+)`).FindStringSubmatch(printed)[1]
+	srv := startServe(t, cfg)
+	printed := srv.printed
+	endpoint = srv.endpoint()
 	metricsAddr = regexp.MustCompile(`Metrics on http://(\S+)/metrics`).FindStringSubmatch(printed)[1]
 	if !strings.Contains(printed, "checkpoints verify with public key") {
 		t.Fatalf("start-up output lacks the audit public key:\n%s", printed)
 	}
-	rest := make(chan string, 1)
-	go func() { b, _ := io.ReadAll(pr); rest <- string(b) }()
 	return endpoint, metricsAddr, func() string {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("serve returned %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("serve did not shut down")
+		rest, err := srv.stop(t)
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
 		}
-		return printed + <-rest
+		return printed + rest
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -54,17 +53,8 @@ func TestServe_ReadyzAndBackendAuditSinkWithMinIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, pw, io.Discard)
-		pw.Close()
-	}()
-	printed := readUntil(t, pr, regexp.MustCompile(`serving S3 on`))
-	go io.Copy(io.Discard, pr)
-	endpoint := regexp.MustCompile(`serving S3 on (http://\S+)`).FindStringSubmatch(printed)[1]
+	srv := startServe(t, cfg)
+	ctx, printed, endpoint := srv.ctx, srv.printed, srv.endpoint()
 	maddr := regexp.MustCompile(`Metrics on http://(\S+)/metrics`).FindStringSubmatch(printed)[1]
 	ready := "http://" + maddr + "/readyz"
 	waitStatus(t, ready, 200)
@@ -110,14 +100,8 @@ func TestServe_ReadyzAndBackendAuditSinkWithMinIO(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not stop")
+	if _, err := srv.stop(t); err != nil {
+		t.Fatal(err)
 	}
 	for _, extra := range [][]string{{"--from-backend"}, nil} {
 		var out, errb bytes.Buffer

@@ -2,14 +2,10 @@ package cmd
 
 import (
 	"bytes"
-	"context"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -57,17 +53,8 @@ func serveAndCheck(t *testing.T, env map[string]string, wantKeyID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, pw, io.Discard)
-		pw.Close()
-	}()
-	re := regexp.MustCompile(`serving S3 on (http://\S+)`)
-	endpoint := re.FindStringSubmatch(readUntil(t, pr, re))[1]
-	go io.Copy(io.Discard, pr)
+	srv := startServe(t, cfg)
+	ctx, endpoint := srv.ctx, srv.endpoint()
 	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("provider-test", "provider-test-secret-key", "")})
 	putGetRoundTrip(t, ctx, client, "prov", bytes.Repeat([]byte("provider "), 500))
@@ -86,13 +73,7 @@ func serveAndCheck(t *testing.T, env map[string]string, wantKeyID string) {
 	if _, err := os.Stat(filepath.Join(data, "keyring")); err == nil {
 		t.Error("a key ring file was created although another provider is configured")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v after shutdown", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not shut down")
+	if _, err := srv.stop(t); err != nil {
+		t.Fatalf("serve returned %v after shutdown", err)
 	}
 }

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -36,16 +35,8 @@ func TestServe_ZeroConfigStartsAWorkingProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, pw, io.Discard)
-		pw.Close()
-	}()
-	printed := readUntil(t, pr, regexp.MustCompile(`serving S3 on (https://\S+)`))
-	endpoint := regexp.MustCompile(`serving S3 on (https://\S+)`).FindStringSubmatch(printed)[1]
+	srv := startServe(t, cfg)
+	ctx, printed, endpoint := srv.ctx, srv.printed, srv.endpoint()
 	access := regexp.MustCompile(`access key: (\S+)`).FindStringSubmatch(printed)
 	secret := regexp.MustCompile(`secret key: (\S+)`).FindStringSubmatch(printed)
 	if access == nil || secret == nil || !strings.Contains(printed, "SHA-256 fingerprint") {
@@ -78,43 +69,8 @@ func TestServe_ZeroConfigStartsAWorkingProxy(t *testing.T) {
 		return nil
 	})
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v after shutdown", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not shut down")
-	}
-}
-
-// readUntil reads lines from r until one matches re, within a deadline.
-func readUntil(t *testing.T, r io.Reader, re *regexp.Regexp) string {
-	t.Helper()
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var all strings.Builder
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("serve stopped printing before it was ready:\n%s", all.String())
-			}
-			all.WriteString(l + "\n")
-			if re.MatchString(l) {
-				return all.String()
-			}
-		case <-timeout:
-			t.Fatalf("serve not ready in time:\n%s", all.String())
-		}
+	if _, err := srv.stop(t); err != nil {
+		t.Fatalf("serve returned %v after shutdown", err)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +102,7 @@ func TestServe_TLSRefusesOldProtocolsAndWeakSuites(t *testing.T) {
 	for _, kind := range []string{"RSA", "ECDSA"} {
 		t.Run(kind, func(t *testing.T) {
 			data := t.TempDir()
-			addr := startServe(t, append([]string{"--data", data, "--listen", "127.0.0.1:0"}, certs[kind]...))
+			addr := serveTLSArgs(t, append([]string{"--data", data, "--listen", "127.0.0.1:0"}, certs[kind]...))
 			cert := filepath.Join(data, "tls", "cert.pem")
 			key := filepath.Join(data, "tls", "key.pem")
 			if kind == "RSA" {
@@ -154,30 +153,16 @@ func goClientProbes(t *testing.T, addr, control string) {
 	}
 }
 
-// startServe runs serve with args until the test ends and returns the
+// serveTLSArgs runs serve with args until the test ends and returns the
 // address it listens on.
-func startServe(t *testing.T, args []string) string {
+func serveTLSArgs(t *testing.T, args []string) string {
 	t.Helper()
 	cfg, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError), args,
 		func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		serve(ctx, cfg, pw, io.Discard)
-		pw.Close()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	printed := readUntil(t, pr, regexp.MustCompile(`serving S3 on https://(\S+)`))
-	go io.Copy(io.Discard, pr)
-	return regexp.MustCompile(`serving S3 on https://(\S+)`).FindStringSubmatch(printed)[1]
+	return strings.TrimPrefix(startServe(t, cfg).endpoint(), "https://")
 }
 
 // permissiveServer serves TLS 1.0 to 1.3 with every suite Go has, with

@@ -14,6 +14,7 @@
 #   bench/run.sh --quick    smoke run: small sizes, one round
 #
 # Environment: ROUNDS (rounds), TARGETS (space-separated subset),
+# WORKLOADS (comma-separated subset of the load generator's workloads),
 # BENCH_PORT (first of five loopback ports, default 19100), BENCH_DIR
 # (work directory, default a fresh one under /tmp, removed at the end
 # unless KEEP=1). Results go to $BENCH_DIR/results.jsonl and the report
@@ -150,7 +151,8 @@ for round in $(seq "$rounds"); do
 		[ "$t" != minio ] && watch="$watch,minio=$minio_pid"
 		"$work/bin/loadgen" run -endpoint "${endpoint[$t]}" -access $access -secret $secret \
 			-ca "${ca[$t]:-}" -target "$t" -round "$round" -bucket "bench-$t" \
-			-pids "$watch" -out "$results" "${sizes[@]}" "${tolerate[@]}" ||
+			-pids "$watch" -out "$results" "${sizes[@]}" "${tolerate[@]}" \
+			${WORKLOADS:+-workloads "$WORKLOADS"} ||
 			echo "run.sh: $t failed in round $round; going on" >&2
 		empty_trash
 	done

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ type monitor struct {
 	alerts *alerts.Engine
 	reg    *metrics.Registry
 	ready  *readiness
+	pprof  bool // serve /debug/pprof/ beside /metrics
 
 	requests   *metrics.CounterVec
 	latency    *metrics.HistogramVec
@@ -58,6 +60,7 @@ func newMonitor(cfg *config.Config, store backend.Store, prov keyProvider, log *
 			AllowedNetworks:      cfg.AllowedPrefixes(),
 		}}),
 		ready: &readiness{store: store, prov: prov},
+		pprof: cfg.Metrics.Pprof,
 	}
 	m.requests = reg.Counter("cloak_requests_total", "S3 requests answered, by operation and HTTP status.",
 		"op", "status")
@@ -315,7 +318,8 @@ func (r *readiness) check(ctx context.Context) error {
 	return r.err
 }
 
-// handler serves /metrics, /healthz and /readyz.
+// handler serves /metrics, /healthz and /readyz, and /debug/pprof/ when
+// the configuration asks for it.
 func (m *monitor) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.reg)
@@ -332,6 +336,13 @@ func (m *monitor) handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	if m.pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -27,6 +27,8 @@ func TestValidateAuditAlertsMetrics(t *testing.T) {
 		{"webhook", func(c *Config) { c.Alerts.Webhook = "ftp://x" }, "alerts.webhook"},
 		{"metrics", func(c *Config) { c.Metrics.Listen = "127.0.0.1:9464" }, ""},
 		{"bad metrics", func(c *Config) { c.Metrics.Listen = "9464" }, "metrics.listen"},
+		{"pprof", func(c *Config) { c.Metrics.Listen, c.Metrics.Pprof = "127.0.0.1:9464", true }, ""},
+		{"pprof without listener", func(c *Config) { c.Metrics.Pprof = true }, "metrics.pprof"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

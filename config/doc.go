@@ -96,6 +96,7 @@
 //	alerts.allowed_networks        CLOAK_ALERTS_ALLOWED_NETWORKS        --alerts-allowed-networks        (off)
 //	alerts.webhook                 CLOAK_ALERTS_WEBHOOK*                -                                (log only)
 //	metrics.listen                 CLOAK_METRICS_LISTEN                 --metrics-listen                 (off)
+//	metrics.pprof                  CLOAK_METRICS_PPROF                  --metrics-pprof                  false
 //
 //	* also read from the file named by the variable with _FILE appended
 //

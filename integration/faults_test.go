@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,36 +53,40 @@ func mountTmpfs(t *testing.T, size string) string {
 func TestFaults_DiskFull(t *testing.T) {
 	stores := []struct {
 		name string
-		open func(t *testing.T) (*env, string) // env and the local store's temp dir
+		// open returns the env, the local store's temp dir, and MinIO's
+		// trash dir (where it moves deleted data until it purges it).
+		open func(t *testing.T) (*env, string, string)
 	}{
-		{"local", func(t *testing.T) (*env, string) {
+		{"local", func(t *testing.T) (*env, string, string) {
 			dir := mountTmpfs(t, "8m")
 			st, err := localstore.New(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() }) // before the unmount
-			return newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit}), dir + "/tmp"
+			return newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit}), dir + "/tmp", ""
 		}},
-		{"minio", func(t *testing.T) (*env, string) {
-			m := miniotest.StartIn(t, mountTmpfs(t, "64m"))
+		{"minio", func(t *testing.T) (*env, string, string) {
+			dir := mountTmpfs(t, "64m")
+			m := miniotest.StartIn(t, dir)
 			st, err := s3store.New(s3store.Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey,
 				SecretKey: m.SecretKey, Lookup: "path", Region: "us-east-1", MaxRetries: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit}), ""
+			return newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit}), "",
+				filepath.Join(dir, ".minio.sys", "tmp", ".trash")
 		}},
 	}
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
-			e, tmpDir := st.open(t)
-			fillTheDisk(t, e, tmpDir)
+			e, tmpDir, trashDir := st.open(t)
+			fillTheDisk(t, e, tmpDir, trashDir)
 		})
 	}
 }
 
-func fillTheDisk(t *testing.T, e *env, tmpDir string) {
+func fillTheDisk(t *testing.T, e *env, tmpDir, trashDir string) {
 	ctx := context.Background()
 	client := e.noRetries()
 	e.mkBucket(t, "full")
@@ -164,10 +169,15 @@ func fillTheDisk(t *testing.T, e *env, tmpDir string) {
 		Delete: &s3types.Delete{Objects: objs}}); err != nil {
 		t.Fatal(err)
 	}
-	// MinIO frees the space of deleted objects in the background.
+	// MinIO moves deleted data to its trash and frees the space in the
+	// background, minutes later at times: empty the trash as an operator
+	// of a full disk would, and poll until a write fits.
 	again := randomBytes(1 << 20)
 	deadline := time.Now().Add(time.Minute)
 	for {
+		if trashDir != "" {
+			emptyDir(t, trashDir)
+		}
 		_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("full"),
 			Key: aws.String("again"), Body: bytes.NewReader(again)})
 		if err == nil {
@@ -277,4 +287,18 @@ func TestFaults_KeyServiceDown(t *testing.T) {
 		t.Fatalf("PUT once the KMS is back: %v", err)
 	}
 	expectContent(t, e, "kms", "during", small)
+}
+
+// emptyDir removes everything inside dir, which may not exist.
+func emptyDir(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, en.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

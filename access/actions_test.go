@@ -32,8 +32,10 @@ func TestChecksFor(t *testing.T) {
 		{s3compat.OpCompleteMultipartUpload, []Check{{ActPutObject, object}}},
 		{s3compat.OpAbortMultipartUpload, []Check{{ActAbortMultipartUpload, object}}},
 		{s3compat.OpListParts, []Check{{ActListMultipartUploadParts, object}}},
-		{s3compat.OpCopyObject, []Check{{ActPutObject, object}, {ActGetObject, ObjectARN("src", "x/y")}}},
-		{s3compat.OpUploadPartCopy, []Check{{ActPutObject, object}, {ActGetObject, ObjectARN("src", "x/y")}}},
+		{s3compat.OpCopyObject,
+			[]Check{{ActPutObject, object}, {ActGetObject, ObjectARN("src", "x/y")}}},
+		{s3compat.OpUploadPartCopy,
+			[]Check{{ActPutObject, object}, {ActGetObject, ObjectARN("src", "x/y")}}},
 		{s3compat.OpUnsupported, nil},
 	}
 	for _, tt := range tests {

@@ -55,7 +55,7 @@ func (m *Manager) CreateUser(ctx context.Context, name string, policies []string
 				return fmt.Errorf("policy %q: %w", p, ErrNotFound)
 			}
 		}
-		st.Users[name] = &userRecord{Policies: slices.Compact(slices.Sorted(slices.Values(policies))),
+		st.Users[name] = &userRecord{Policies: sortedSet(policies),
 			Keys: []keyRecord{rec}, Created: rec.Created}
 		return nil
 	})
@@ -174,7 +174,7 @@ func (m *Manager) CreateGroup(ctx context.Context, name string, policies []strin
 				return fmt.Errorf("policy %q: %w", p, ErrNotFound)
 			}
 		}
-		st.Groups[name] = &groupRecord{Policies: slices.Compact(slices.Sorted(slices.Values(policies))),
+		st.Groups[name] = &groupRecord{Policies: sortedSet(policies),
 			Created: m.opts.Now().UTC().Truncate(time.Second)}
 		return nil
 	})
@@ -266,7 +266,8 @@ func (m *Manager) DeletePolicy(ctx context.Context, name string) error {
 			return fmt.Errorf("policy %q: %w", name, ErrNotFound)
 		}
 		if users := st.policyUsers(name); len(users) > 0 {
-			return fmt.Errorf("policy %q: %w: attached to %v; detach it first", name, ErrInUse, users)
+			return fmt.Errorf("policy %q: %w: attached to %v; detach it first",
+				name, ErrInUse, users)
 		}
 		delete(st.Policies, name)
 		return nil
@@ -345,4 +346,9 @@ func (m *Manager) DetachPolicy(ctx context.Context, policy string, t Target) err
 		}
 		return nil
 	})
+}
+
+// sortedSet returns names sorted, without repeats.
+func sortedSet(names []string) []string {
+	return slices.Compact(slices.Sorted(slices.Values(names)))
 }

@@ -336,7 +336,8 @@ func compileCondition(op, key string, raw json.RawMessage) (condition, error) {
 		}
 		c.secure = b
 	default:
-		return c, errors.New("unsupported operator (IpAddress, NotIpAddress and Bool are supported)")
+		return c, errors.New(
+			"unsupported operator (IpAddress, NotIpAddress and Bool are supported)")
 	}
 	return c, nil
 }

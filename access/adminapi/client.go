@@ -87,7 +87,8 @@ func (c *Client) Call(ctx context.Context, name string, args Args) (any, error) 
 		if xml.Unmarshal(raw, &doc) == nil {
 			e.Code, e.Message = doc.Code, doc.Message
 		} else {
-			e.Code, e.Message = http.StatusText(resp.StatusCode), "the server's answer is not an S3 error"
+			e.Code = http.StatusText(resp.StatusCode)
+			e.Message = "the server's answer is not an S3 error"
 		}
 		return nil, e
 	}

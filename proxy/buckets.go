@@ -150,3 +150,14 @@ type body struct {
 	// size is the decoded length of the body, -1 when unknown.
 	size int64
 }
+
+// wantsMD5ETag reports whether the client may check the ETag it gets for
+// this body against the body's MD5: it sent a Content-MD5, or it declared
+// no flexible checksum (s3cmd, for one, compares the MD5 it computed with
+// the ETag). A client that declares x-amz-checksum-* and no Content-MD5
+// verifies through that checksum instead, as it must on AWS, where the
+// ETags of SSE-KMS objects are not MD5s either; computing the MD5 for it
+// would cost more CPU than encrypting the body.
+func (b *body) wantsMD5ETag() bool {
+	return b.spec.MD5 != nil || b.spec.Algorithm == checksum.None
+}

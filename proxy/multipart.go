@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/md5"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -23,9 +24,11 @@ import (
 // Multipart uploads. The upload has one data key, wrapped into the
 // envelope that the backend upload carries as metadata and that the
 // upload's state object repeats for UploadPart. Each part is one segment,
-// encrypted as it streams. Part ETags are the parts' plaintext MD5s, kept
-// sealed in the part records; the object's ETag is S3's multipart form
-// over those MD5s, sealed in the manifest with the layout. Nothing lives
+// encrypted as it streams. A part's ETag is its plaintext MD5, or, when
+// the client verifies the part through a flexible checksum and sent no
+// Content-MD5 (see wantsMD5ETag), 16 random bytes; either is kept sealed in
+// the part's record. The object's ETag is S3's multipart form over the
+// part ETags, sealed in the manifest with the layout. Nothing lives
 // outside the backend.
 
 // metaManifest names the backend metadata that points a multipart object
@@ -101,12 +104,21 @@ func (s *Server) uploadPart(ctx context.Context, rq *request) error {
 	if err := s3compat.CheckPartSize(body.size); err != nil {
 		return err
 	}
+	tag := body.MD5
+	if !body.wantsMD5ETag() {
+		body.SkipMD5()
+		random := make([]byte, md5.Size)
+		if _, err := rand.Read(random); err != nil {
+			return err
+		}
+		tag = func() []byte { return random }
+	}
 	if _, err := s.storePart(ctx, rq.s3.Bucket, rq.s3.Key, rq.s3.UploadID, rq.s3.PartNumber, body, body.size, dk,
-		bodyAttrs(body), body.MD5); err != nil {
+		bodyAttrs(body), tag); err != nil {
 		return err
 	}
 	h := rq.w.Header()
-	h.Set("ETag", quote(hex.EncodeToString(body.MD5())))
+	h.Set("ETag", quote(hex.EncodeToString(tag())))
 	if alg, sum := body.Sum(); alg != checksum.None {
 		h.Set(alg.Header(), alg.Encode(sum))
 	}
@@ -115,10 +127,10 @@ func (s *Server) uploadPart(ctx context.Context, rq *request) error {
 }
 
 // storePart encrypts src (size bytes) as part number part of an upload,
-// stores it, and records its plaintext MD5 (from md5sum, once src is
-// exhausted).
+// stores it, and records its ETag (from tag, called once src is
+// exhausted: the plaintext MD5, or random bytes).
 func (s *Server) storePart(ctx context.Context, bucket, key, uploadID string, part int, src io.Reader, size int64,
-	dk *crypto.DataKey, attrs func() [crypto.AttributesSize]byte, md5sum func() []byte) (backend.PartInfo, error) {
+	dk *crypto.DataKey, attrs func() [crypto.AttributesSize]byte, tag func() []byte) (backend.PartInfo, error) {
 	rec := &errRecorder{r: &sizeCheck{r: countSealed(ctx, src), want: size}}
 	er, err := crypto.NewEncryptReader(rec, dk, uint32(part), nil, attrs)
 	if err != nil {
@@ -132,7 +144,7 @@ func (s *Server) storePart(ctx context.Context, bucket, key, uploadID string, pa
 	if err != nil {
 		return backend.PartInfo{}, err
 	}
-	recKey, err := partRecordKey(dk, key, uploadID, part, info.ETag, md5sum())
+	recKey, err := partRecordKey(dk, key, uploadID, part, info.ETag, tag())
 	if err != nil {
 		return backend.PartInfo{}, err
 	}
@@ -140,10 +152,10 @@ func (s *Server) storePart(ctx context.Context, bucket, key, uploadID string, pa
 }
 
 // partRecordKey names the record of one uploaded part: its number, the
-// backend's ETag of the stored ciphertext, and its plaintext MD5 sealed
+// backend's ETag of the stored ciphertext, and the part's ETag sealed
 // under the upload's data key with the number and backend ETag bound in.
-func partRecordKey(dk *crypto.DataKey, key, uploadID string, part int, backendETag string, md5sum []byte) (string, error) {
-	sealed, err := crypto.SealMetadata(dk, md5sum, partAAD(part, backendETag), nil)
+func partRecordKey(dk *crypto.DataKey, key, uploadID string, part int, backendETag string, etag []byte) (string, error) {
+	sealed, err := crypto.SealMetadata(dk, etag, partAAD(part, backendETag), nil)
 	if err != nil {
 		return "", err
 	}
@@ -158,7 +170,7 @@ func partAAD(part int, backendETag string) []byte {
 // partRecord is a parsed part record.
 type partRecord struct {
 	backendETag string
-	md5         []byte
+	etag        []byte
 }
 
 // loadPartRecords reads the records of an upload's parts: for each part
@@ -202,7 +214,7 @@ func parsePartRecord(dk *crypto.DataKey, name string) (int, partRecord, error) {
 		return 0, r, fmt.Errorf("part record %q: %w", name, crypto.ErrAuthentication)
 	}
 	r.backendETag = fields[1]
-	r.md5, err = crypto.OpenMetadata(dk, sealed, partAAD(n, r.backendETag))
+	r.etag, err = crypto.OpenMetadata(dk, sealed, partAAD(n, r.backendETag))
 	return n, r, err
 }
 
@@ -226,11 +238,11 @@ func (s *Server) backendParts(ctx context.Context, bucket, key, uploadID string)
 	return nil, errors.New("too many parts")
 }
 
-// resolvedPart is a backend part with its plaintext size and MD5.
+// resolvedPart is a backend part with its plaintext size and client ETag.
 type resolvedPart struct {
 	backend.PartInfo
 	plainSize int64
-	md5       []byte
+	etag      []byte
 }
 
 // resolveParts joins the backend's parts with their records. A part whose
@@ -255,7 +267,7 @@ func (s *Server) resolveParts(ctx context.Context, dk *crypto.DataKey, bucket, k
 			if err != nil {
 				return nil, fmt.Errorf("part %d: %w", n, errors.Join(err, crypto.ErrAuthentication))
 			}
-			out[n] = resolvedPart{PartInfo: p, plainSize: size, md5: r.md5}
+			out[n] = resolvedPart{PartInfo: p, plainSize: size, etag: r.etag}
 		}
 	}
 	return out, nil
@@ -301,14 +313,14 @@ func (s *Server) completeMultipartUpload(ctx context.Context, rq *request) error
 
 // chooseParts checks the client's part list against the stored parts and
 // returns the object's layout, the backend's part list, and the S3
-// multipart ETag over the plaintext MD5s.
+// multipart ETag over the part ETags.
 func chooseParts(want []s3xml.CompletedPart, have map[int]resolvedPart) (crypto.Layout, []backend.CompletePart, string, error) {
 	layout := make(crypto.Layout, 0, len(want))
 	complete := make([]backend.CompletePart, 0, len(want))
 	all := md5.New()
 	for i, w := range want {
 		p, ok := have[w.PartNumber]
-		if !ok || !strings.EqualFold(strings.Trim(string(w.ETag), `"`), hex.EncodeToString(p.md5)) {
+		if !ok || !strings.EqualFold(strings.Trim(string(w.ETag), `"`), hex.EncodeToString(p.etag)) {
 			return nil, nil, "", s3err.ErrInvalidPart.WithCause(fmt.Errorf("part %d", w.PartNumber))
 		}
 		if err := s3compat.CheckCompletedPartSize(p.plainSize, i == len(want)-1); err != nil {
@@ -316,7 +328,7 @@ func chooseParts(want []s3xml.CompletedPart, have map[int]resolvedPart) (crypto.
 		}
 		layout = append(layout, crypto.Part{Number: uint32(w.PartNumber), PlainSize: p.plainSize})
 		complete = append(complete, backend.CompletePart{PartNumber: w.PartNumber, ETag: p.ETag})
-		all.Write(p.md5)
+		all.Write(p.etag)
 	}
 	return layout, complete, fmt.Sprintf("%x-%d", all.Sum(nil), len(want)), nil
 }
@@ -374,7 +386,7 @@ func (s *Server) listParts(ctx context.Context, rq *request) error {
 			break
 		}
 		out.Parts = append(out.Parts, s3xml.Part{PartNumber: n, LastModified: s3xml.Time{Time: p.LastModified},
-			ETag: s3xml.ETag(hex.EncodeToString(p.md5)), Size: p.plainSize})
+			ETag: s3xml.ETag(hex.EncodeToString(p.etag)), Size: p.plainSize})
 		out.NextPartNumberMarker = n
 	}
 	return s3xml.Write(rq.w, http.StatusOK, out)

@@ -23,8 +23,9 @@ import (
 //
 // The ETag is the plaintext MD5 whenever it is known before the object is
 // stored: from Content-MD5 (verified by the end of the body), or by
-// buffering a body of at most SmallObjectLimit bytes. Larger bodies without
-// Content-MD5 stream through, and their ETag derives from the store's.
+// buffering a body of at most SmallObjectLimit bytes when the client may
+// check the ETag as an MD5 (see wantsMD5ETag). Other bodies stream through,
+// and their ETag derives from the store's.
 func (s *Server) putObject(ctx context.Context, rq *request) error {
 	user, err := s3compat.UserMetadata(rq.r.Header)
 	if err != nil {
@@ -43,18 +44,26 @@ func (s *Server) putObject(ctx context.Context, rq *request) error {
 	meta := metaFromRequest(rq.r.Header, user)
 	meta.setKnownDigests(body.spec)
 	var src io.Reader = body
-	if meta.MD5 == "" && body.size > s.opts.SmallObjectLimit {
-		// The ETag will derive from the store's: nothing needs the MD5,
-		// which would cost more CPU than the encryption.
+	// A small body is buffered when a digest that belongs in its sealed
+	// metadata is known only at its end: the MD5 for an ETag the client may
+	// check, or a checksum sent in a trailer (GET returns it to clients
+	// that ask). Whatever is not needed is not computed.
+	needMD5 := meta.MD5 == "" && body.wantsMD5ETag()
+	needSum := meta.ChecksumAlgorithm == "" && body.spec.Algorithm != checksum.None
+	if !needMD5 || body.size > s.opts.SmallObjectLimit {
+		// Nothing needs the MD5, which would cost more CPU than the
+		// encryption; the ETag will derive from the store's.
 		body.SkipMD5()
 	}
-	if meta.MD5 == "" && body.size <= s.opts.SmallObjectLimit {
+	if (needMD5 || needSum) && body.size <= s.opts.SmallObjectLimit {
 		buf, release, err := s.bufferBody(ctx, body)
 		if err != nil {
 			return err
 		}
 		defer release()
-		meta.MD5 = hexMD5(body.MD5())
+		if needMD5 {
+			meta.MD5 = hexMD5(body.MD5())
+		}
 		meta.setComputedChecksum(body.Reader)
 		src = bytes.NewReader(buf)
 	}

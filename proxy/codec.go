@@ -176,6 +176,9 @@ type storedObject struct {
 	meta        objectMeta
 	layout      crypto.Layout
 	etag        string // the client-facing ETag, unquoted
+	// unconfirmed is set while info comes from the info cache and no
+	// store response has matched it yet (see confirm).
+	unconfirmed bool
 }
 
 // size returns the client-facing (plaintext) size.

@@ -24,6 +24,7 @@ func (s *Server) deleteObject(ctx context.Context, rq *request) error {
 // removeObject deletes an object and, for a multipart object, its
 // manifest. A manifest left behind by a failure is garbage nothing reads.
 func (s *Server) removeObject(ctx context.Context, bucket, key string) error {
+	defer s.forget(bucket, key)
 	info, err := s.opts.Store.HeadObject(ctx, bucket, key)
 	if err != nil && !errors.Is(err, backend.ErrNoSuchKey) {
 		return err

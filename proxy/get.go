@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,61 +25,80 @@ import (
 // ciphertext that covers it.
 //
 // A GET of a whole object costs the store one request, whose response
-// carries the metadata and the body together. Any other read first asks
-// for the metadata (HEAD) to learn the layout, then fetches the range
-// pinned to the ETag it saw; when the object is replaced in between, the
-// pin fails and the read starts over on the new version, so a client never
-// sees a precondition it did not set.
+// carries the metadata and the body together. Any other read needs the
+// metadata first, to learn the layout: from a HEAD, or from the info of a
+// recent read of the same object (see infoCache). The range is then fetched
+// pinned to the ETag that metadata gave; when the object was replaced in
+// between, the pin fails and the read starts over on a fresh HEAD, so a
+// client never sees a precondition it did not set.
 func (s *Server) getObject(ctx context.Context, rq *request) error {
+	saved := rq.w.Header().Clone()
 	for attempt := 1; ; attempt++ {
-		err := s.getObjectOnce(ctx, rq)
-		if attempt == pinAttempts || rq.w.wroteHeader || !errors.Is(err, backend.ErrPreconditionFailed) {
+		cached, err := s.getObjectOnce(ctx, rq, attempt == 1)
+		if err == nil || rq.w.wroteHeader {
 			return err
 		}
+		if !cached && (attempt >= pinAttempts || !errors.Is(err, backend.ErrPreconditionFailed)) {
+			return err
+		}
+		// Start over from a HEAD, with none of this attempt's headers. An
+		// attempt on cached info ends here on any error: whatever went
+		// wrong may be the staleness of that info.
+		s.infos.Remove(infoKey(rq.s3.Bucket, rq.s3.Key))
+		clear(rq.w.Header())
+		maps.Copy(rq.w.Header(), saved)
 	}
 }
 
 // pinAttempts bounds how often a read starts over because the object was
-// replaced between its HEAD and its GET.
+// replaced between its HEAD and its GET (an attempt on cached info that
+// failed does not count).
 const pinAttempts = 3
 
-func (s *Server) getObjectOnce(ctx context.Context, rq *request) error {
-	info, whole, err := s.fetchObject(ctx, rq)
+// getObjectOnce is one attempt of getObject. It may use cached info when
+// useCache is set, and reports whether it did.
+func (s *Server) getObjectOnce(ctx context.Context, rq *request, useCache bool) (cached bool, err error) {
+	info, whole, cached, err := s.fetchObject(ctx, rq, useCache)
 	if err != nil {
-		return err
+		return cached, err
 	}
 	if whole != nil {
 		defer whole.Close()
 	}
 	obj, err := s.openObject(ctx, rq.s3.Bucket, rq.s3.Key, info)
 	if err != nil {
-		return err
+		return cached, err
 	}
 	defer obj.close()
+	obj.unconfirmed = cached
 	state := s3compat.ObjectState{Exists: true, ETag: obj.etag, LastModified: info.LastModified}
 	if err := s3compat.EvalConditions(rq.r.Header, rq.r.Method, state); err != nil {
 		if errors.Is(err, s3err.ErrNotModified) {
 			setObjectHeaders(rq.w.Header(), obj)
 		}
-		return err
+		return cached, err
 	}
 	size := obj.size()
 	off, n, partial, err := requestedRange(rq, obj)
 	if err != nil {
 		rq.w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
-		return err
+		return cached, err
 	}
 	var body io.ReadCloser
 	if rq.s3.Op != s3compat.OpHeadObject {
 		if obj.plaintext {
 			if err := s.refuseStrippedCiphertext(ctx, obj); err != nil {
-				return err
+				return cached, err
 			}
 		}
 		if body, err = s.openBody(ctx, obj, whole, off, n); err != nil {
-			return err
+			return cached, err
 		}
 		defer body.Close()
+	}
+	if obj.unconfirmed {
+		// No fetch checked the cached info against the store.
+		return cached, errUnconfirmed
 	}
 	h := rq.w.Header()
 	if rq.s3.PartNumber > 0 && len(obj.layout) > 1 {
@@ -97,24 +117,35 @@ func (s *Server) getObjectOnce(ctx context.Context, rq *request) error {
 	}
 	if body == nil {
 		rq.w.WriteHeader(status)
-		return nil
+		return cached, nil
 	}
-	return s.sendBody(rq, body, status, n)
+	return cached, s.sendBody(rq, body, status, n)
 }
 
 // fetchObject returns the stored object's info and, for a GET of the
 // whole object, its open body (the whole stored object), from one request
-// to the store. Other reads get the info only.
-func (s *Server) fetchObject(ctx context.Context, rq *request) (backend.ObjectInfo, io.ReadCloser, error) {
-	if rq.s3.Op == s3compat.OpHeadObject || rq.s3.PartNumber > 0 || rq.r.Header.Get("Range") != "" {
-		info, err := s.opts.Store.HeadObject(ctx, rq.s3.Bucket, rq.s3.Key)
-		return info, nil, err
+// to the store. Other reads get the info only: a GET of a range or part
+// takes it from the info cache when useCache is set and it has the
+// object, and reports that in cached; otherwise it comes from a HEAD.
+func (s *Server) fetchObject(ctx context.Context, rq *request, useCache bool) (info backend.ObjectInfo,
+	whole io.ReadCloser, cached bool, err error) {
+	k := infoKey(rq.s3.Bucket, rq.s3.Key)
+	switch {
+	case rq.s3.Op != s3compat.OpHeadObject && rq.s3.PartNumber == 0 && rq.r.Header.Get("Range") == "":
+		whole, info, err = s.opts.Store.GetObject(ctx, rq.s3.Bucket, rq.s3.Key, 0, -1, backend.GetOptions{})
+	case rq.s3.Op != s3compat.OpHeadObject && useCache:
+		if info, cached = s.infos.Get(k); cached {
+			return info, nil, true, nil
+		}
+		fallthrough
+	default:
+		info, err = s.opts.Store.HeadObject(ctx, rq.s3.Bucket, rq.s3.Key)
 	}
-	rc, info, err := s.opts.Store.GetObject(ctx, rq.s3.Bucket, rq.s3.Key, 0, -1, backend.GetOptions{})
 	if err != nil {
-		return backend.ObjectInfo{}, nil, err
+		return backend.ObjectInfo{}, nil, false, err
 	}
-	return info, rc, nil
+	s.infos.Add(k, info)
+	return info, whole, false, nil
 }
 
 // openBody returns the plaintext bytes [off, off+n) of obj: from whole,
@@ -201,22 +232,28 @@ func requestedRange(rq *request, obj *storedObject) (off, n int64, partial bool,
 // is pinned to the ETag the object was opened with.
 func (s *Server) openRange(ctx context.Context, obj *storedObject, off, n int64) (io.ReadCloser, error) {
 	pin := backend.GetOptions{IfMatch: obj.info.ETag}
+	get := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		rc, info, err := s.opts.Store.GetObject(ctx, obj.bucket, obj.key, off, n, pin)
+		if err != nil {
+			return nil, err
+		}
+		if err := obj.confirm(info); err != nil {
+			rc.Close()
+			return nil, err
+		}
+		return rc, nil
+	}
 	if obj.plaintext {
 		if n == 0 {
 			return io.NopCloser(eofReader{}), nil
 		}
-		rc, _, err := s.opts.Store.GetObject(ctx, obj.bucket, obj.key, off, n, pin)
-		return rc, err
+		return get(ctx, off, n)
 	}
 	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 		if n == crypto.HeaderSize {
 			return s.segmentHeader(ctx, obj, off)
 		}
-		rc, _, err := s.opts.Store.GetObject(ctx, obj.bucket, obj.key, off, n, pin)
-		if err != nil {
-			return nil, err
-		}
-		return rc, nil
+		return get(ctx, off, n)
 	}
 	rc, err := crypto.OpenRange(ctx, open, obj.dk, obj.layout, off, n)
 	if err != nil {

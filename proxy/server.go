@@ -85,6 +85,8 @@ type Server struct {
 	manifests *lru.Cache[string, []byte]
 	// headers caches segment headers for range reads (see segmentHeader).
 	headers *lru.Cache[string, []byte]
+	// infos caches object info for range reads (see infocache.go).
+	infos *lru.Cache[string, backend.ObjectInfo]
 	// slots holds one token per request in flight; nil when unlimited.
 	slots chan struct{}
 	// ops maps each operation to its handler; built once by New.
@@ -117,7 +119,7 @@ func New(opts Options) (*Server, error) {
 	headers, _ := lru.New[string, []byte](4096)
 	s := &Server{opts: opts, verifier: v, log: opts.Logger, list: newListCache(),
 		buffers: newBudget(opts.BufferBudget), states: newStateCache(), manifests: manifests,
-		headers: headers}
+		headers: headers, infos: newInfoCache()}
 	if opts.MaxRequests > 0 {
 		s.slots = make(chan struct{}, opts.MaxRequests)
 	}
@@ -331,6 +333,9 @@ func (s *Server) serve(ctx context.Context, rq *request) error {
 	h := s.ops[rq.s3.Op]
 	if h == nil {
 		return s3err.ErrNotImplemented.WithMessagef("%s is not implemented.", opName(rq.s3))
+	}
+	if rq.s3.Key != "" && rq.s3.Op != s3compat.OpGetObject && rq.s3.Op != s3compat.OpHeadObject {
+		defer s.forget(rq.s3.Bucket, rq.s3.Key) // it may change the object
 	}
 	return h(ctx, rq)
 }

@@ -6,6 +6,8 @@
 #
 #   minio       MinIO directly
 #   noproxy     a do-nothing reverse proxy in front of it (bench/noproxy)
+#   noproxy-tls the same over TLS (Cloak's certificate), against which
+#               cloak-tls is compared
 #   cloak-http  Cloak in front of it, plain HTTP on loopback
 #   cloak-tls   Cloak in front of it, TLS (self-signed certificate)
 #   rclone      rclone serve s3 over a crypt remote over it
@@ -15,10 +17,13 @@
 #
 # Environment: ROUNDS (rounds), TARGETS (space-separated subset),
 # WORKLOADS (comma-separated subset of the load generator's workloads),
-# BENCH_PORT (first of five loopback ports, default 19100), BENCH_DIR
+# BENCH_PORT (first of nine loopback ports, default 19100), BENCH_DIR
 # (work directory, default a fresh one under /tmp, removed at the end
 # unless KEEP=1). Results go to $BENCH_DIR/results.jsonl and the report
-# to stdout. docs/PERFORMANCE.md explains the figures.
+# to stdout. PPROF=1 serves Go's profiling handlers of cloak-http on
+# 127.0.0.1:BENCH_PORT+6 and of cloak-tls on BENCH_PORT+7 (see
+# docs/PERFORMANCE.md, "Profiling Cloak"). docs/PERFORMANCE.md explains
+# the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +38,7 @@ else
 	sizes=(-large $((64 << 20)) -large-ops-c4 8 -large-ops-c16 16 -mib-ops 256
 		-huge $((1 << 30)) -range-ops 256 -small-ops 3000)
 fi
-targets=${TARGETS:-"minio noproxy cloak-http cloak-tls rclone"}
+targets=${TARGETS:-"minio noproxy noproxy-tls cloak-http cloak-tls rclone"}
 port=${BENCH_PORT:-19100}
 work=${BENCH_DIR:-$(mktemp -d /tmp/cloak-bench.XXXXXX)}
 mkdir -p "$work/bin"
@@ -103,9 +108,14 @@ start_cloak() {
 	pid[$name]=$!
 	pids+=("${pid[$name]}")
 }
-start_cloak cloak-http $((port + 2)) --insecure-http
+pprof_http=() pprof_tls=()
+if [ "${PPROF:-0}" = 1 ]; then
+	pprof_http=(--metrics-listen 127.0.0.1:$((port + 6)) --metrics-pprof)
+	pprof_tls=(--metrics-listen 127.0.0.1:$((port + 7)) --metrics-pprof)
+fi
+start_cloak cloak-http $((port + 2)) --insecure-http "${pprof_http[@]}"
 endpoint[cloak-http]=http://127.0.0.1:$((port + 2))
-start_cloak cloak-tls $((port + 3))
+start_cloak cloak-tls $((port + 3)) "${pprof_tls[@]}"
 endpoint[cloak-tls]=https://127.0.0.1:$((port + 3))
 
 if [ -n "${rclone_bin:-}" ]; then
@@ -129,6 +139,16 @@ wait_http "${endpoint[noproxy]}"
 wait_http "${endpoint[cloak-http]}"
 wait_http "${endpoint[cloak-tls]}" -k
 ca[cloak-tls]=$work/cloak-tls/tls/cert.pem
+
+# The do-nothing proxy over TLS, with the certificate Cloak made.
+"$work/bin/noproxy" -listen 127.0.0.1:$((port + 8)) -backend "http://$minio_addr" \
+	-cert "$work/cloak-tls/tls/cert.pem" -key "$work/cloak-tls/tls/key.pem" \
+	>"$work/noproxy-tls.log" 2>&1 &
+pid[noproxy-tls]=$!
+pids+=("${pid[noproxy-tls]}")
+endpoint[noproxy-tls]=https://127.0.0.1:$((port + 8))
+ca[noproxy-tls]=${ca[cloak-tls]}
+wait_http "${endpoint[noproxy-tls]}" -k
 [ -n "${endpoint[rclone]:-}" ] && wait_http "${endpoint[rclone]}"
 
 # empty_trash: MinIO moves overwritten and deleted data to a trash folder

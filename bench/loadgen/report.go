@@ -12,7 +12,8 @@ import (
 
 // reportCmd prints, for each workload, the median over rounds of every
 // target's figures, and the ratios of each Cloak target against MinIO,
-// the do-nothing proxy and rclone.
+// the do-nothing proxy (and, for a Cloak target named "...-tls", the
+// do-nothing proxy over TLS, "noproxy-tls") and rclone.
 func reportCmd(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	minioName := fs.String("minio", "minio", "target name of MinIO direct")
@@ -60,7 +61,12 @@ func reportCmd(args []string) error {
 				continue
 			}
 			line := fmt.Sprintf("  %-10s %-12s", c, w)
-			for _, other := range []string{*minioName, *proxyName, *rcloneName} {
+			others := []string{*minioName, *proxyName, *rcloneName}
+			if strings.HasSuffix(c, "-tls") {
+				// Like with like: the do-nothing proxy over TLS too.
+				others = slices.Insert(others, 2, *proxyName+"-tls")
+			}
+			for _, other := range others {
 				o, ok := med[key{other, w}]
 				if !ok || o.MBps == 0 {
 					continue

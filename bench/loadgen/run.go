@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -45,6 +48,7 @@ type runConfig struct {
 var allWorkloads = []string{
 	"put64-c4", "get64-c4", "put64-c16", "get64-c16",
 	"put1m-c8", "get1m-c8", "mpu1g", "range1m-c8", "small4k-c16", "small4k-c1",
+	"put1m-crc-c8", "mpu1g-crc",
 }
 
 func runCmd(args []string) error {
@@ -191,8 +195,12 @@ func (b *bench) workload(name string) (workload, bool) {
 	}
 	mib := func(put bool) workload {
 		w := workload{name: name, conc: 8, ops: c.mibOps}
+		crc := strings.Contains(name, "-crc")
 		w.op = func(ctx context.Context, i int, buf []byte) (int64, error) {
 			key, seed := fmt.Sprintf("mib/%d", i), int64(1000+i)
+			if put && crc {
+				return 1 << 20, b.putCRC(ctx, key, seed, 1<<20)
+			}
 			if put {
 				return 1 << 20, b.put(ctx, key, seed, 1<<20)
 			}
@@ -217,6 +225,13 @@ func (b *bench) workload(name string) (workload, bool) {
 		return workload{name: name, conc: 1, ops: 1,
 			op: func(ctx context.Context, _ int, _ []byte) (int64, error) {
 				return c.huge, b.putMultipart(ctx, "huge", hugeSeed, c.huge)
+			}}, true
+	case "put1m-crc-c8":
+		return mib(true), true
+	case "mpu1g-crc":
+		return workload{name: name, conc: 1, ops: 1,
+			op: func(ctx context.Context, _ int, _ []byte) (int64, error) {
+				return c.huge, b.putMultipartCRC(ctx, "huge", hugeSeed, c.huge)
 			}}, true
 	case "gethuge":
 		return workload{name: name, conc: 1, ops: 1,
@@ -316,6 +331,80 @@ func (b *bench) putMultipart(ctx context.Context, key string, seed, size int64) 
 		return fmt.Errorf("multipart PUT %s: %w", key, err)
 	}
 	return nil
+}
+
+// The -crc workloads send what current AWS SDKs and CLIs send by default
+// (and minio-go with trailing headers on): a flexible checksum with every
+// PUT and part, here x-amz-checksum-crc32c in a header, and no Content-MD5.
+
+// putCRC is put with the body's CRC32C.
+func (b *bench) putCRC(ctx context.Context, key string, seed, size int64) error {
+	opts := minio.PutObjectOptions{DisableContentSha256: !b.cfg.signed,
+		ContentType:  "application/octet-stream",
+		UserMetadata: map[string]string{"x-amz-checksum-crc32c": crc32c(newObject(seed, size), 0, size)}}
+	_, err := b.core.PutObject(ctx, b.cfg.bucket, key, newObject(seed, size), size, "", "", opts)
+	if err != nil {
+		return fmt.Errorf("PUT %s: %w", key, err)
+	}
+	return nil
+}
+
+// putMultipartCRC is putMultipart with a CRC32C on every part: 16 MiB
+// parts, four in flight.
+func (b *bench) putMultipartCRC(ctx context.Context, key string, seed, size int64) error {
+	const partSize = 16 << 20
+	id, err := b.core.NewMultipartUpload(ctx, b.cfg.bucket, key, minio.PutObjectOptions{
+		ContentType:  "application/octet-stream",
+		UserMetadata: map[string]string{"x-amz-checksum-algorithm": "CRC32C"}})
+	if err != nil {
+		return fmt.Errorf("create upload %s: %w", key, err)
+	}
+	n := int((size + partSize - 1) / partSize)
+	parts := make([]minio.CompletePart, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 4)
+	obj := newObject(seed, size)
+	for i := range n {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			off := int64(i) * partSize
+			ps := min(partSize, size-off)
+			sum := crc32c(obj, off, ps)
+			p, err := b.core.PutObjectPart(ctx, b.cfg.bucket, key, id, i+1, io.NewSectionReader(obj, off, ps), ps,
+				minio.PutObjectPartOptions{DisableContentSha256: !b.cfg.signed,
+					CustomHeader: http.Header{"X-Amz-Checksum-Crc32c": {sum}}})
+			if err != nil {
+				errs <- fmt.Errorf("part %d of %s: %w", i+1, key, err)
+				return
+			}
+			parts[i] = minio.CompletePart{PartNumber: i + 1, ETag: p.ETag, ChecksumCRC32C: sum}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		_ = b.core.AbortMultipartUpload(ctx, b.cfg.bucket, key, id)
+		return first
+	}
+	if _, err := b.core.CompleteMultipartUpload(ctx, b.cfg.bucket, key, id, parts, minio.PutObjectOptions{}); err != nil {
+		return fmt.Errorf("complete %s: %w", key, err)
+	}
+	return nil
+}
+
+// crc32c returns the base64 CRC32C of bytes [off, off+n) of o.
+func crc32c(o *object, off, n int64) string {
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	if _, err := io.Copy(h, io.NewSectionReader(o, off, n)); err != nil {
+		panic(err) // generated data cannot fail to read
+	}
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
 // get reads n bytes of key from off (the whole object when ranged is

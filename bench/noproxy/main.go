@@ -1,9 +1,11 @@
 // Command noproxy is the do-nothing reverse proxy of the benchmarks: it
 // forwards every request to one backend unchanged, so that its cost is
 // the cost of an extra HTTP hop and nothing else. Cloak's GET, range and
-// small-object figures are compared against it.
+// small-object figures are compared against it. With -cert and -key it
+// serves TLS (Go's defaults, as Cloak), the cost of the hop and of TLS,
+// against which Cloak over TLS is compared.
 //
-//	noproxy -listen 127.0.0.1:9100 -backend http://127.0.0.1:9000
+//	noproxy -listen 127.0.0.1:9100 -backend http://127.0.0.1:9000 [-cert cert.pem -key key.pem]
 package main
 
 import (
@@ -17,6 +19,8 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9100", "listen `address`")
 	backend := flag.String("backend", "", "backend `URL`")
+	cert := flag.String("cert", "", "TLS certificate `file` (PEM); plain HTTP without it")
+	key := flag.String("key", "", "TLS key `file` (PEM)")
 	flag.Parse()
 	u, err := url.Parse(*backend)
 	if err != nil || u.Host == "" {
@@ -30,5 +34,8 @@ func main() {
 	rp.FlushInterval = -1
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true,
 		WriteBufferSize: 64 << 10, ReadBufferSize: 64 << 10}
+	if *cert != "" {
+		log.Fatal(http.ListenAndServeTLS(*listen, *cert, *key, rp))
+	}
 	log.Fatal(http.ListenAndServe(*listen, rp))
 }

@@ -57,7 +57,8 @@ const pinAttempts = 3
 
 // getObjectOnce is one attempt of getObject. It may use cached info when
 // useCache is set, and reports whether it did.
-func (s *Server) getObjectOnce(ctx context.Context, rq *request, useCache bool) (cached bool, err error) {
+func (s *Server) getObjectOnce(ctx context.Context, rq *request,
+	useCache bool) (cached bool, err error) {
 	info, whole, cached, err := s.fetchObject(ctx, rq, useCache)
 	if err != nil {
 		return cached, err
@@ -127,12 +128,13 @@ func (s *Server) getObjectOnce(ctx context.Context, rq *request, useCache bool) 
 // to the store. Other reads get the info only: a GET of a range or part
 // takes it from the info cache when useCache is set and it has the
 // object, and reports that in cached; otherwise it comes from a HEAD.
-func (s *Server) fetchObject(ctx context.Context, rq *request, useCache bool) (info backend.ObjectInfo,
-	whole io.ReadCloser, cached bool, err error) {
+func (s *Server) fetchObject(ctx context.Context, rq *request,
+	useCache bool) (info backend.ObjectInfo, whole io.ReadCloser, cached bool, err error) {
 	k := infoKey(rq.s3.Bucket, rq.s3.Key)
 	switch {
 	case rq.s3.Op != s3compat.OpHeadObject && rq.s3.PartNumber == 0 && rq.r.Header.Get("Range") == "":
-		whole, info, err = s.opts.Store.GetObject(ctx, rq.s3.Bucket, rq.s3.Key, 0, -1, backend.GetOptions{})
+		whole, info, err = s.opts.Store.GetObject(ctx, rq.s3.Bucket, rq.s3.Key, 0, -1,
+			backend.GetOptions{})
 	case rq.s3.Op != s3compat.OpHeadObject && useCache:
 		if info, cached = s.infos.Get(k); cached {
 			return info, nil, true, nil

@@ -38,7 +38,8 @@ func infoKey(bucket, key string) string { return bucket + "\x00" + key }
 
 // errUnconfirmed ends a read on cached info that made no store request to
 // confirm it; the read starts over from a HEAD.
-var errUnconfirmed = fmt.Errorf("cached object info not confirmed: %w", backend.ErrPreconditionFailed)
+var errUnconfirmed = fmt.Errorf("cached object info not confirmed: %w",
+	backend.ErrPreconditionFailed)
 
 // confirm checks the info of a store response for obj against the info
 // obj was opened with, when that came from the cache.
@@ -56,8 +57,9 @@ func (o *storedObject) confirm(got backend.ObjectInfo) error {
 // sameVersion reports whether two infos of one key describe the same
 // stored version with the same metadata.
 func sameVersion(a, b backend.ObjectInfo) bool {
-	return a.ETag == b.ETag && a.Size == b.Size && a.LastModified.Truncate(time.Second).Equal(b.LastModified.Truncate(time.Second)) &&
-		a.ContentType == b.ContentType && maps.Equal(a.Metadata, b.Metadata)
+	sameTime := a.LastModified.Truncate(time.Second).Equal(b.LastModified.Truncate(time.Second))
+	return a.ETag == b.ETag && a.Size == b.Size && sameTime && a.ContentType == b.ContentType &&
+		maps.Equal(a.Metadata, b.Metadata)
 }
 
 // forget drops the cached info of an object this instance changed, which

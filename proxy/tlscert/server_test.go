@@ -119,3 +119,38 @@ func TestServerConfigFields(t *testing.T) {
 		t.Error("configs share the cipher suite slice")
 	}
 }
+
+// TestServerConfigResumesSessions: a client that reconnects resumes its
+// TLS session (TLS 1.3 tickets, TLS 1.2 session tickets) instead of a full
+// handshake with a fresh key exchange and the certificate again, which
+// is what makes many short connections (one per small request, as some
+// clients open them) cheap.
+func TestServerConfigResumesSessions(t *testing.T) {
+	p := newTestPair(t)
+	certFile, keyFile := pairFiles(t)
+	p.install(t, certFile, keyFile, time.Now())
+	r, err := NewReloader(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := echoServer(t, ServerConfig(r, tls.VersionTLS12))
+	roots := x509.NewCertPool()
+	roots.AddCert(p.leaf)
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := &tls.Config{RootCAs: roots, ServerName: "localhost", MaxVersion: version,
+			ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		for i, wantResumed := range []bool{false, true} {
+			conn, err := dial(addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The echo lets a TLS 1.3 client read the ticket the
+			// server sends after the handshake.
+			echo(t, conn, "hello")
+			if got := conn.ConnectionState().DidResume; got != wantResumed {
+				t.Errorf("TLS %x, connection %d: resumed %v, want %v", version, i+1, got, wantResumed)
+			}
+			conn.Close()
+		}
+	}
+}

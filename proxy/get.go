@@ -33,13 +33,15 @@ import (
 // client never sees a precondition it did not set.
 func (s *Server) getObject(ctx context.Context, rq *request) error {
 	saved := rq.w.Header().Clone()
-	for attempt := 1; ; attempt++ {
-		cached, err := s.getObjectOnce(ctx, rq, attempt == 1)
+	for attempts, useCache := 0, true; ; useCache = false {
+		cached, err := s.getObjectOnce(ctx, rq, useCache)
 		if err == nil || rq.w.wroteHeader {
 			return err
 		}
-		if !cached && (attempt >= pinAttempts || !errors.Is(err, backend.ErrPreconditionFailed)) {
-			return err
+		if !cached {
+			if attempts++; attempts == pinAttempts || !errors.Is(err, backend.ErrPreconditionFailed) {
+				return err
+			}
 		}
 		// Start over from a HEAD, with none of this attempt's headers. An
 		// attempt on cached info ends here on any error: whatever went

@@ -95,6 +95,23 @@ func TestETags_ChecksumClients(t *testing.T) {
 				if got := aws.ToString(out.ChecksumCRC32); c.wantCRC && got != crc32B64(data) {
 					t.Errorf("GET checksum %q, want %q", got, crc32B64(data))
 				}
+				// A range carries no checksum: the whole object's would not
+				// match it, and clients that validate (the SDK here, the aws
+				// cli) would fail the read.
+				rg, err := e.aws.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("etags"),
+					Key: aws.String(c.name), Range: aws.String("bytes=100-70099"),
+					ChecksumMode: s3types.ChecksumModeEnabled})
+				if err != nil {
+					t.Fatalf("range get: %v", err)
+				}
+				got, err := io.ReadAll(rg.Body)
+				rg.Body.Close()
+				if err != nil || !bytes.Equal(got, data[100:70100]) {
+					t.Fatalf("range read back %d bytes: %v", len(got), err)
+				}
+				if rg.ChecksumCRC32 != nil {
+					t.Errorf("range GET carries the object's checksum %q", aws.ToString(rg.ChecksumCRC32))
+				}
 			})
 		}
 

@@ -108,7 +108,9 @@ func (s *Server) getObjectOnce(ctx context.Context, rq *request,
 		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(obj.layout)))
 	}
 	setObjectHeaders(h, obj)
-	setChecksumHeader(h, rq.r.Header, obj)
+	if !partial {
+		setChecksumHeader(h, rq.r.Header, obj)
+	}
 	for name, v := range s3compat.ResponseOverrides(rq.s3.Query) {
 		h[name] = v
 	}
@@ -332,8 +334,10 @@ func setObjectHeaders(h http.Header, obj *storedObject) {
 }
 
 // setChecksumHeader returns the stored checksum when the client asks for
-// it with x-amz-checksum-mode: ENABLED, as S3 does. Only checksums known
-// before the object was stored are kept in its metadata.
+// it with x-amz-checksum-mode: ENABLED, as S3 does, for responses that
+// carry the whole object: a client validates the body it got against it,
+// so a range or part must not carry the whole object's. Only checksums
+// known before the object was stored are kept in its metadata.
 func setChecksumHeader(h http.Header, req http.Header, obj *storedObject) {
 	if !strings.EqualFold(req.Get("X-Amz-Checksum-Mode"), "ENABLED") || obj.meta.ChecksumAlgorithm == "" {
 		return

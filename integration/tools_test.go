@@ -101,7 +101,7 @@ func TestTools_MigrateVerifyDecrypt(t *testing.T) {
 			plain := map[string]*plainObject{}
 			for i := range 25 {
 				o := &plainObject{data: randomBytes(500 + i*4093), contentType: "application/pdf",
-					meta: map[string]string{"matter": fmt.Sprintf("m-%d", i)}}
+					meta: map[string]string{"matter": fmt.Sprintf("matter %d of Acme", i)}}
 				plain[fmt.Sprintf("case/%02d.pdf", i)] = o
 			}
 			plain["big/scan.tiff"] = &plainObject{data: randomBytes(12 << 20), contentType: "image/tiff"}

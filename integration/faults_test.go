@@ -75,7 +75,7 @@ func TestFaults_DiskFull(t *testing.T) {
 				t.Fatal(err)
 			}
 			return newEnv(t, st, proxy.Options{SmallObjectLimit: smallLimit}), "",
-				filepath.Join(dir, ".minio.sys", "tmp", ".trash")
+				filepath.Join(m.DataDir, ".minio.sys", "tmp", ".trash")
 		}},
 	}
 	for _, st := range stores {
@@ -165,9 +165,13 @@ func fillTheDisk(t *testing.T, e *env, tmpDir, trashDir string) {
 	for _, k := range filled {
 		objs = append(objs, s3types.ObjectIdentifier{Key: aws.String(k)})
 	}
-	if _, err := e.aws.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("full"),
-		Delete: &s3types.Delete{Objects: objs}}); err != nil {
+	del, err := e.aws.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("full"),
+		Delete: &s3types.Delete{Objects: objs}})
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, de := range del.Errors {
+		t.Errorf("delete %s: %s %s", aws.ToString(de.Key), aws.ToString(de.Code), aws.ToString(de.Message))
 	}
 	// MinIO moves deleted data to its trash and frees the space in the
 	// background, minutes later at times: empty the trash as an operator
@@ -184,7 +188,11 @@ func fillTheDisk(t *testing.T, e *env, tmpDir, trashDir string) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("PUT after space was freed: %v", err)
+			where := ""
+			if trashDir != "" {
+				where = "; space held under MinIO's directory: " + usage(filepath.Dir(filepath.Dir(filepath.Dir(trashDir))))
+			}
+			t.Fatalf("PUT after space was freed: %v%s", err, where)
 		}
 		time.Sleep(200 * time.Millisecond) // polling for the store to reclaim space
 	}
@@ -290,6 +298,32 @@ func TestFaults_KeyServiceDown(t *testing.T) {
 }
 
 // emptyDir removes everything inside dir, which may not exist.
+// usage sums the sizes of the regular files under each entry of dir, and
+// under each entry of its .minio.sys, to say where a full disk's space
+// went.
+func usage(dir string) string {
+	var out []string
+	sum := func(root string) int64 {
+		var n int64
+		filepath.WalkDir(root, func(_ string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if info, err := d.Info(); err == nil {
+					n += info.Size()
+				}
+			}
+			return nil
+		})
+		return n
+	}
+	for _, d := range []string{dir, filepath.Join(dir, ".minio.sys")} {
+		entries, _ := os.ReadDir(d)
+		for _, en := range entries {
+			out = append(out, fmt.Sprintf("%s %d", filepath.Join(filepath.Base(d), en.Name()), sum(filepath.Join(d, en.Name()))))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 func emptyDir(t *testing.T, dir string) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)

@@ -87,11 +87,23 @@ func newReader(src io.Reader, dk *DataKey, plans []segmentPlan) *Reader {
 	return &Reader{src: src, dk: dk, plans: plans, buf: getChunkBuf()}
 }
 
-// Read fills p with authenticated plaintext.
+// Read fills p with authenticated plaintext. When p has room for the next
+// sealed chunk and all of that chunk's plaintext is to be returned, the
+// chunk is read into p and opened there in place; p then holds plaintext
+// only once the chunk's tag has verified.
 func (r *Reader) Read(p []byte) (int, error) {
 	for len(r.out) == 0 {
 		if r.err != nil {
 			return 0, r.err
+		}
+		if r.directFits(len(p)) {
+			plain, err := r.openChunk(&r.plans[r.cur], p)
+			if err != nil {
+				r.err = err
+				r.release()
+				return 0, err
+			}
+			return len(plain), nil
 		}
 		r.err = r.advance()
 		if r.err != nil {
@@ -168,7 +180,9 @@ func (r *Reader) advance() error {
 	case r.aead == nil:
 		return r.openHeader(plan)
 	case r.chunk <= plan.last:
-		return r.openChunk(plan)
+		var err error
+		r.out, err = r.openChunk(plan, *r.buf)
+		return err
 	default:
 		if plan.trailer {
 			if err := r.openTrailer(plan); err != nil {
@@ -202,11 +216,29 @@ func (r *Reader) openHeader(plan *segmentPlan) error {
 	return nil
 }
 
-func (r *Reader) openChunk(plan *segmentPlan) error {
+// directFits reports whether the next unit is a data chunk that Read can
+// open in place in a caller's slice of n bytes: the whole sealed chunk
+// fits and none of its plaintext is skipped or cut off.
+func (r *Reader) directFits(n int) bool {
+	if r.aead == nil || r.cur == len(r.plans) {
+		return false
+	}
+	plan := &r.plans[r.cur]
+	if r.chunk > plan.last || plan.skip > 0 {
+		return false
+	}
 	size := chunkPlainSize(plan.plain, r.chunk)
-	sealed := (*r.buf)[:size+TagSize]
+	return plan.take >= size && int64(n) >= size+TagSize
+}
+
+// openChunk reads the next sealed chunk into buf, opens it there in place
+// and returns the plaintext the plan asks for. On failure it returns an
+// error and buf holds no plaintext.
+func (r *Reader) openChunk(plan *segmentPlan, buf []byte) ([]byte, error) {
+	size := chunkPlainSize(plan.plain, r.chunk)
+	sealed := buf[:size+TagSize]
 	if err := r.readFull(sealed); err != nil {
-		return err
+		return nil, err
 	}
 	kind := kindData
 	if r.chunk == chunkCount(plan.plain)-1 {
@@ -215,7 +247,10 @@ func (r *Reader) openChunk(plan *segmentPlan) error {
 	chunkNonce(&r.nonce, uint64(r.chunk), kind)
 	plain, err := r.aead.Open(sealed[:0], r.nonce[:], sealed, nil)
 	if err != nil {
-		return fmt.Errorf("chunk: %w", ErrAuthentication)
+		// crypto/cipher clears the output on failure; clear it here too
+		// so the contract does not rest on that.
+		clear(sealed)
+		return nil, fmt.Errorf("chunk: %w", ErrAuthentication)
 	}
 	r.chunk++
 	if plan.skip > 0 {
@@ -227,8 +262,7 @@ func (r *Reader) openChunk(plan *segmentPlan) error {
 		plain = plain[:plan.take]
 	}
 	plan.take -= int64(len(plain))
-	r.out = plain
-	return nil
+	return plain, nil
 }
 
 func (r *Reader) openTrailer(plan *segmentPlan) error {

@@ -56,14 +56,21 @@ func newSealer(dk *DataKey, part uint32, random io.Reader) (*sealer, error) {
 // sealChunk encrypts buf[:n] in place as the next data chunk and returns
 // the sealed bytes, which occupy buf[:n+TagSize].
 func (s *sealer) sealChunk(buf []byte, n int, final bool) []byte {
+	return s.sealChunkTo(buf, buf[:n], final)
+}
+
+// sealChunkTo encrypts plain as the next data chunk into dst, which must
+// hold len(plain)+TagSize bytes and either be plain's own buffer (in
+// place) or not overlap it, and returns the sealed bytes.
+func (s *sealer) sealChunkTo(dst, plain []byte, final bool) []byte {
 	kind := kindData
 	if final {
 		kind = kindFinalData
 	}
 	chunkNonce(&s.nonce, s.index, kind)
 	s.index++
-	s.size += int64(n)
-	return s.aead.Seal(buf[:0], s.nonce[:], buf[:n], nil)
+	s.size += int64(len(plain))
+	return s.aead.Seal(dst[:0], s.nonce[:], plain, nil)
 }
 
 // sealTrailer seals the segment trailer into buf and returns it.
@@ -128,6 +135,16 @@ func (w *Writer) Write(p []byte) (int, error) {
 				return written, err
 			}
 		}
+		if w.n == 0 && len(p) > ChunkSize {
+			// A whole chunk with more after it cannot be the last: seal
+			// it straight from p, without staging it.
+			if err := w.sealFrom(p[:ChunkSize]); err != nil {
+				return written, err
+			}
+			written += ChunkSize
+			p = p[ChunkSize:]
+			continue
+		}
 		c := copy((*w.buf)[w.n:ChunkSize], p)
 		w.n += c
 		written += c
@@ -176,6 +193,16 @@ func (w *Writer) begin() error {
 func (w *Writer) flush(final bool) error {
 	sealed := w.s.sealChunk(*w.buf, w.n, final)
 	w.n = 0
+	if _, err := w.dst.Write(sealed); err != nil {
+		return w.fail(fmt.Errorf("write chunk: %w", err))
+	}
+	return nil
+}
+
+// sealFrom seals plain, a whole chunk known not to be the last, out of
+// place into the buffer and writes it.
+func (w *Writer) sealFrom(plain []byte) error {
+	sealed := w.s.sealChunkTo(*w.buf, plain, false)
 	if _, err := w.dst.Write(sealed); err != nil {
 		return w.fail(fmt.Errorf("write chunk: %w", err))
 	}
@@ -234,13 +261,23 @@ func NewEncryptReader(src io.Reader, dk *DataKey, part uint32, random io.Reader,
 	return r, nil
 }
 
-// Read fills p with ciphertext.
+// Read fills p with ciphertext. When p has room for a whole sealed chunk,
+// the plaintext is read straight into p and sealed there in place.
 func (r *EncryptReader) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		if len(r.out) == 0 {
 			if r.err != nil {
 				break
+			}
+			if r.state == encChunks && len(p)-n >= sealedChunkSize {
+				var sealed []byte
+				sealed, r.err = r.nextChunk(p[n:])
+				if r.err != nil {
+					r.release()
+				}
+				n += len(sealed)
+				continue
 			}
 			r.err = r.next()
 			continue
@@ -300,7 +337,7 @@ func (r *EncryptReader) next() error {
 	var err error
 	switch r.state {
 	case encChunks:
-		err = r.nextChunk()
+		r.out, err = r.nextChunk(*r.buf)
 	case encTrailer:
 		var attrs *[AttributesSize]byte
 		if r.attrs != nil {
@@ -319,9 +356,10 @@ func (r *EncryptReader) next() error {
 	return err
 }
 
-// nextChunk reads one chunk of plaintext and seals it.
-func (r *EncryptReader) nextChunk() error {
-	buf := *r.buf
+// nextChunk reads one chunk of plaintext into buf, which must hold a
+// sealed chunk, and seals it there in place. It returns the sealed bytes,
+// none when the source had no more data.
+func (r *EncryptReader) nextChunk(buf []byte) ([]byte, error) {
 	n := 0
 	if r.ahead {
 		buf[0] = r.look[0]
@@ -334,7 +372,7 @@ func (r *EncryptReader) nextChunk() error {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		final = true
 	case err != nil:
-		return fmt.Errorf("read plaintext: %w", err)
+		return nil, fmt.Errorf("read plaintext: %w", err)
 	default:
 		// A full chunk: look one byte ahead to learn whether it is the
 		// last.
@@ -345,15 +383,14 @@ func (r *EncryptReader) nextChunk() error {
 		case err == io.EOF:
 			final = true
 		default:
-			return fmt.Errorf("read plaintext: %w", err)
+			return nil, fmt.Errorf("read plaintext: %w", err)
 		}
 	}
 	if final {
 		r.state = encTrailer
 	}
 	if n == 0 {
-		return nil // empty segment, or the look-ahead found nothing
+		return nil, nil // empty segment, or the look-ahead found nothing
 	}
-	r.out = r.s.sealChunk(buf, n, final)
-	return nil
+	return r.s.sealChunk(buf, n, final), nil
 }

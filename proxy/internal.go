@@ -98,6 +98,11 @@ func (s *Server) deletePrefix(ctx context.Context, bucket, prefix string) error 
 type uploadState struct {
 	Envelope string `json:"env"`
 	Token    string `json:"token"`
+	// Key and UploadID name the upload, so that the garbage collector
+	// can ask the store whether it still exists (states written before
+	// they were recorded lack them).
+	Key      string `json:"key,omitempty"`
+	UploadID string `json:"upload,omitempty"`
 }
 
 // stateCache remembers upload states by upload directory; they never

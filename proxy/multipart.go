@@ -61,7 +61,8 @@ func (s *Server) createMultipartUpload(ctx context.Context, rq *request) error {
 		return err
 	}
 	dir := uploadDir(rq.s3.Key, id)
-	if err := s.saveUploadState(ctx, rq.s3.Bucket, dir, uploadState{Envelope: env, Token: token}); err != nil {
+	if err := s.saveUploadState(ctx, rq.s3.Bucket, dir, uploadState{Envelope: env, Token: token,
+		Key: rq.s3.Key, UploadID: id}); err != nil {
 		_ = s.opts.Store.AbortMultipartUpload(ctx, rq.s3.Bucket, rq.s3.Key, id)
 		return err
 	}

@@ -34,6 +34,7 @@ func init() {
 		"keys":    {"manage master keys: list, rotate, rewrap, retire, shred, export, import", runKeys},
 		"migrate": {"encrypt plaintext objects of a bucket in place or into another bucket", runMigrate},
 		"verify":  {"authenticate every object of a bucket (--quick: headers and keys only)", runVerify},
+		"gc":      {"remove the state that ended uploads and replaced multipart objects left behind", runGC},
 		"decrypt": {"recover plaintext offline, from the store or a raw object file", runDecrypt},
 		"admin":   {"manage users, groups and policies, offline or through a server", runAdmin},
 		"audit":   {"verify the audit log's chains and signatures, or report who accessed what", runAudit},

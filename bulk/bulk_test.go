@@ -235,3 +235,24 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestTracker_AbandonedObjectStopsTheWatermarkOnlyAtItself: objects
+// before an abandoned one that finish after it still move the watermark
+// (a resumed run need not redo them); it never passes the abandoned one.
+// A retried key abandoned stops nothing: it is kept among the failed.
+func TestTracker_AbandonedObjectStopsTheWatermarkOnlyAtItself(t *testing.T) {
+	tr := newTracker("")
+	for i := range 8 {
+		if seq, ok := tr.admit(context.Background(), fmt.Sprintf("k%d", i)); !ok || seq != int64(i) {
+			t.Fatalf("admit %d: %d, %v", i, seq, ok)
+		}
+	}
+	tr.abandon(retrySeqBase + 3)
+	tr.abandon(5)
+	for _, i := range []int{6, 2, 0, 1, 4, 3, 7} {
+		tr.finish(int64(i), fmt.Sprintf("k%d", i), false, false)
+	}
+	if after, _ := tr.snapshot(); after != "k4" {
+		t.Fatalf("watermark %q, want k4: everything before the abandoned k5 finished", after)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,10 +25,14 @@ type tracker struct {
 	watermark string
 	failed    map[string]bool // failed keys before the watermark, to retry
 	frozen    bool            // too many failures: the watermark stays
+	// stop is the lowest sequence abandoned (its object neither finished
+	// nor failed): the watermark never reaches it.
+	stop int64
 }
 
 func newTracker(after string) *tracker {
-	t := &tracker{finished: make(map[int64]string), watermark: after, failed: make(map[string]bool)}
+	t := &tracker{finished: make(map[int64]string), watermark: after, failed: make(map[string]bool),
+		stop: math.MaxInt64}
 	t.cond = sync.NewCond(&t.mu)
 	return t
 }
@@ -74,7 +79,7 @@ func (t *tracker) finish(seq int64, key string, failed, retry bool) {
 		}
 	}
 	t.finished[seq] = key
-	for !t.frozen {
+	for !t.frozen && t.next < t.stop {
 		k, ok := t.finished[t.next]
 		if !ok {
 			break
@@ -104,11 +109,14 @@ func (t *tracker) seedFailed(keys []string) {
 }
 
 // abandon gives up seq without finishing it (the run stopped while it
-// was queued or in a worker): the watermark stays below it.
+// was queued or in a worker): the watermark stays below it, but still
+// moves over objects before it that finish later.
 func (t *tracker) abandon(seq int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.frozen = t.frozen || seq >= t.next
+	if !isRetry(seq) { // a retried key stays among the failed ones
+		t.stop = min(t.stop, seq)
+	}
 	t.cond.Broadcast()
 }
 

@@ -47,7 +47,8 @@ func runGC(args []string, stdout, stderr io.Writer) int {
 // minSafeAge is the smallest --min-age allowed while servers may run.
 const minSafeAge = time.Hour
 
-func collect(ctx context.Context, cfg *config.Config, bucket string, opts proxy.GCOptions, stdout io.Writer) error {
+func collect(ctx context.Context, cfg *config.Config, bucket string, opts proxy.GCOptions,
+	stdout io.Writer) error {
 	store, err := openStore(cfg)
 	if err != nil {
 		return err

@@ -78,7 +78,8 @@ const gcPageLimit = 10_000
 // and reports what it found. It needs no keys: it reads no sealed data.
 // An error stops the collection; what was removed before it stays
 // removed, and nothing in use is ever removed.
-func CollectGarbage(ctx context.Context, store backend.Store, bucket string, opts GCOptions) (GCReport, error) {
+func CollectGarbage(ctx context.Context, store backend.Store, bucket string,
+	opts GCOptions) (GCReport, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 8
 	}

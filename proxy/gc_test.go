@@ -23,7 +23,8 @@ type gcStore struct {
 	heads          int
 }
 
-func (s *gcStore) ListObjects(ctx context.Context, bucket string, opts backend.ListOptions) (backend.ListResult, error) {
+func (s *gcStore) ListObjects(ctx context.Context, bucket string,
+	opts backend.ListOptions) (backend.ListResult, error) {
 	if s.noListMetadata {
 		opts.WithMetadata = false
 	}

@@ -77,7 +77,8 @@ const gcPageLimit = 10_000
 // CollectGarbage removes the leftovers of one bucket of store (see above)
 // and reports what it found. It needs no keys: it reads no sealed data.
 // An error stops the collection; what was removed before it stays
-// removed, and nothing in use is ever removed.
+// removed. Nothing in use is removed as long as MinAge is longer than any
+// CopyObject of a multipart object takes (see GCOptions.MinAge).
 func CollectGarbage(ctx context.Context, store backend.Store, bucket string,
 	opts GCOptions) (GCReport, error) {
 	if opts.Jobs <= 0 {

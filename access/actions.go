@@ -1,6 +1,7 @@
 package access
 
 import (
+	"net/url"
 	"slices"
 
 	"github.com/cloakproxy/cloak/s3compat"
@@ -62,10 +63,28 @@ func BucketARN(bucket string) string { return s3ARNPrefix + bucket }
 // ObjectARN is the ARN of an object.
 func ObjectARN(bucket, key string) string { return s3ARNPrefix + bucket + "/" + key }
 
-// Check is one action on one resource that a request needs.
+// Check is one action on one resource that a request needs, with the
+// string condition keys the request carries (see Request.Keys).
 type Check struct {
 	Action   string
 	Resource string
+	Keys     map[string]string
+}
+
+// listingKeys returns the condition keys of a listing: s3:prefix and
+// s3:delimiter, each when the query has the parameter (an empty value
+// counts, as "prefix=" does in S3).
+func listingKeys(q url.Values) map[string]string {
+	var keys map[string]string
+	for param, key := range map[string]string{"prefix": KeyPrefix, "delimiter": KeyDelimiter} {
+		if q.Has(param) {
+			if keys == nil {
+				keys = make(map[string]string, 2)
+			}
+			keys[key] = q.Get(param)
+		}
+	}
+	return keys
 }
 
 // ChecksFor returns what an S3 request needs to be allowed, all of it:
@@ -94,41 +113,43 @@ func ChecksFor(r s3compat.Request) []Check {
 	bucket, object := BucketARN(r.Bucket), ObjectARN(r.Bucket, r.Key)
 	switch r.Op {
 	case s3compat.OpListBuckets:
-		return []Check{{ActListAllMyBuckets, AllBucketsResource}}
-	case s3compat.OpHeadBucket, s3compat.OpListObjects, s3compat.OpListObjectsV2,
-		s3compat.OpListObjectVersions:
-		return []Check{{ActListBucket, bucket}}
+		return []Check{{Action: ActListAllMyBuckets, Resource: AllBucketsResource}}
+	case s3compat.OpHeadBucket:
+		return []Check{{Action: ActListBucket, Resource: bucket}}
+	case s3compat.OpListObjects, s3compat.OpListObjectsV2, s3compat.OpListObjectVersions:
+		return []Check{{Action: ActListBucket, Resource: bucket, Keys: listingKeys(r.Query)}}
 	case s3compat.OpCreateBucket:
-		return []Check{{ActCreateBucket, bucket}}
+		return []Check{{Action: ActCreateBucket, Resource: bucket}}
 	case s3compat.OpDeleteBucket:
-		return []Check{{ActDeleteBucket, bucket}}
+		return []Check{{Action: ActDeleteBucket, Resource: bucket}}
 	case s3compat.OpGetBucketLocation:
-		return []Check{{ActGetBucketLocation, bucket}}
+		return []Check{{Action: ActGetBucketLocation, Resource: bucket}}
 	case s3compat.OpListMultipartUploads:
-		return []Check{{ActListBucketMultipartUploads, bucket}}
+		return []Check{{Action: ActListBucketMultipartUploads, Resource: bucket,
+			Keys: listingKeys(r.Query)}}
 	case s3compat.OpGetObject, s3compat.OpHeadObject:
-		return []Check{{ActGetObject, object}}
+		return []Check{{Action: ActGetObject, Resource: object}}
 	case s3compat.OpPutObject, s3compat.OpCreateMultipartUpload, s3compat.OpUploadPart,
 		s3compat.OpCompleteMultipartUpload:
-		return []Check{{ActPutObject, object}}
+		return []Check{{Action: ActPutObject, Resource: object}}
 	case s3compat.OpCopyObject, s3compat.OpUploadPartCopy:
-		checks := []Check{{ActPutObject, object}}
+		checks := []Check{{Action: ActPutObject, Resource: object}}
 		if cs := r.CopySource; cs != nil {
-			checks = append(checks, Check{ActGetObject, ObjectARN(cs.Bucket, cs.Key)})
+			checks = append(checks, Check{Action: ActGetObject, Resource: ObjectARN(cs.Bucket, cs.Key)})
 		}
 		return checks
 	case s3compat.OpAbortMultipartUpload:
-		return []Check{{ActAbortMultipartUpload, object}}
+		return []Check{{Action: ActAbortMultipartUpload, Resource: object}}
 	case s3compat.OpListParts:
-		return []Check{{ActListMultipartUploadParts, object}}
+		return []Check{{Action: ActListMultipartUploadParts, Resource: object}}
 	case s3compat.OpDeleteObject:
-		return []Check{{ActDeleteObject, object}}
+		return []Check{{Action: ActDeleteObject, Resource: object}}
 	case s3compat.OpUnsupported:
 		switch {
 		case r.Subresource == "tagging" && r.Key != "":
-			return []Check{{ActGetObject, object}}
+			return []Check{{Action: ActGetObject, Resource: object}}
 		case r.Subresource == "versioning" && r.Key == "":
-			return []Check{{ActListBucket, bucket}}
+			return []Check{{Action: ActListBucket, Resource: bucket}}
 		}
 	}
 	return nil
@@ -136,7 +157,7 @@ func ChecksFor(r s3compat.Request) []Check {
 
 // DeleteCheck is what deleting one key of a DeleteObjects request needs.
 func DeleteCheck(bucket, key string) Check {
-	return Check{ActDeleteObject, ObjectARN(bucket, key)}
+	return Check{Action: ActDeleteObject, Resource: ObjectARN(bucket, key)}
 }
 
 // BuiltinPolicies are the names of the policies every Cloak has. They

@@ -1,7 +1,8 @@
 package access
 
 import (
-	"slices"
+	"net/url"
+	"reflect"
 	"testing"
 
 	"github.com/cloakproxy/cloak/s3compat"
@@ -14,28 +15,28 @@ func TestChecksFor(t *testing.T) {
 		op   s3compat.Op
 		want []Check
 	}{
-		{s3compat.OpListBuckets, []Check{{ActListAllMyBuckets, AllBucketsResource}}},
-		{s3compat.OpCreateBucket, []Check{{ActCreateBucket, bucket}}},
-		{s3compat.OpDeleteBucket, []Check{{ActDeleteBucket, bucket}}},
-		{s3compat.OpHeadBucket, []Check{{ActListBucket, bucket}}},
-		{s3compat.OpGetBucketLocation, []Check{{ActGetBucketLocation, bucket}}},
-		{s3compat.OpListObjects, []Check{{ActListBucket, bucket}}},
-		{s3compat.OpListObjectsV2, []Check{{ActListBucket, bucket}}},
-		{s3compat.OpListMultipartUploads, []Check{{ActListBucketMultipartUploads, bucket}}},
-		{s3compat.OpGetObject, []Check{{ActGetObject, object}}},
-		{s3compat.OpHeadObject, []Check{{ActGetObject, object}}},
-		{s3compat.OpPutObject, []Check{{ActPutObject, object}}},
-		{s3compat.OpDeleteObject, []Check{{ActDeleteObject, object}}},
+		{s3compat.OpListBuckets, []Check{{Action: ActListAllMyBuckets, Resource: AllBucketsResource}}},
+		{s3compat.OpCreateBucket, []Check{{Action: ActCreateBucket, Resource: bucket}}},
+		{s3compat.OpDeleteBucket, []Check{{Action: ActDeleteBucket, Resource: bucket}}},
+		{s3compat.OpHeadBucket, []Check{{Action: ActListBucket, Resource: bucket}}},
+		{s3compat.OpGetBucketLocation, []Check{{Action: ActGetBucketLocation, Resource: bucket}}},
+		{s3compat.OpListObjects, []Check{{Action: ActListBucket, Resource: bucket}}},
+		{s3compat.OpListObjectsV2, []Check{{Action: ActListBucket, Resource: bucket}}},
+		{s3compat.OpListMultipartUploads, []Check{{Action: ActListBucketMultipartUploads, Resource: bucket}}},
+		{s3compat.OpGetObject, []Check{{Action: ActGetObject, Resource: object}}},
+		{s3compat.OpHeadObject, []Check{{Action: ActGetObject, Resource: object}}},
+		{s3compat.OpPutObject, []Check{{Action: ActPutObject, Resource: object}}},
+		{s3compat.OpDeleteObject, []Check{{Action: ActDeleteObject, Resource: object}}},
 		{s3compat.OpDeleteObjects, nil},
-		{s3compat.OpCreateMultipartUpload, []Check{{ActPutObject, object}}},
-		{s3compat.OpUploadPart, []Check{{ActPutObject, object}}},
-		{s3compat.OpCompleteMultipartUpload, []Check{{ActPutObject, object}}},
-		{s3compat.OpAbortMultipartUpload, []Check{{ActAbortMultipartUpload, object}}},
-		{s3compat.OpListParts, []Check{{ActListMultipartUploadParts, object}}},
+		{s3compat.OpCreateMultipartUpload, []Check{{Action: ActPutObject, Resource: object}}},
+		{s3compat.OpUploadPart, []Check{{Action: ActPutObject, Resource: object}}},
+		{s3compat.OpCompleteMultipartUpload, []Check{{Action: ActPutObject, Resource: object}}},
+		{s3compat.OpAbortMultipartUpload, []Check{{Action: ActAbortMultipartUpload, Resource: object}}},
+		{s3compat.OpListParts, []Check{{Action: ActListMultipartUploadParts, Resource: object}}},
 		{s3compat.OpCopyObject,
-			[]Check{{ActPutObject, object}, {ActGetObject, ObjectARN("src", "x/y")}}},
+			[]Check{{Action: ActPutObject, Resource: object}, {Action: ActGetObject, Resource: ObjectARN("src", "x/y")}}},
 		{s3compat.OpUploadPartCopy,
-			[]Check{{ActPutObject, object}, {ActGetObject, ObjectARN("src", "x/y")}}},
+			[]Check{{Action: ActPutObject, Resource: object}, {Action: ActGetObject, Resource: ObjectARN("src", "x/y")}}},
 		{s3compat.OpUnsupported, nil},
 	}
 	for _, tt := range tests {
@@ -47,9 +48,38 @@ func TestChecksFor(t *testing.T) {
 			if tt.op == s3compat.OpListBuckets {
 				r.Bucket, r.Key = "", ""
 			}
-			if got := ChecksFor(r); !slices.Equal(got, tt.want) {
+			if got := ChecksFor(r); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ChecksFor = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestChecksFor_ListingKeys: listings carry s3:prefix and s3:delimiter
+// when their query has them, an empty value included; nothing else does.
+func TestChecksFor_ListingKeys(t *testing.T) {
+	tests := []struct {
+		op    s3compat.Op
+		query string
+		want  map[string]string
+	}{
+		{s3compat.OpListObjectsV2, "list-type=2&prefix=matters%2Facme%2F&delimiter=%2F",
+			map[string]string{KeyPrefix: "matters/acme/", KeyDelimiter: "/"}},
+		{s3compat.OpListObjects, "prefix=", map[string]string{KeyPrefix: ""}},
+		{s3compat.OpListObjectVersions, "versions&delimiter=%2F", map[string]string{KeyDelimiter: "/"}},
+		{s3compat.OpListMultipartUploads, "uploads&prefix=a", map[string]string{KeyPrefix: "a"}},
+		{s3compat.OpListObjectsV2, "list-type=2", nil},
+		{s3compat.OpHeadBucket, "prefix=a", nil},
+		{s3compat.OpGetObject, "prefix=a", nil},
+	}
+	for _, tt := range tests {
+		q, err := url.ParseQuery(tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ChecksFor(s3compat.Request{Op: tt.op, Bucket: "b", Key: "k", Query: q})
+		if len(got) != 1 || !reflect.DeepEqual(got[0].Keys, tt.want) {
+			t.Errorf("%s?%s: %+v, want keys %v", tt.op, tt.query, got, tt.want)
+		}
 	}
 }

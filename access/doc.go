@@ -23,7 +23,9 @@
 // Resource ("*", "arn:aws:s3:::bucket", "arn:aws:s3:::bucket/prefix/*"
 // with "*" and "?" wildcards, or [AdminResource]) and Condition with
 // IpAddress and NotIpAddress on aws:SourceIp (CIDR blocks or addresses,
-// IPv4 and IPv6) and Bool on aws:SecureTransport. Anything else is refused
+// IPv4 and IPv6), Bool on aws:SecureTransport, and StringEquals,
+// StringNotEquals, StringLike and StringNotLike on s3:prefix and
+// s3:delimiter (set by [ChecksFor] for listings). Anything else is refused
 // with an error that names it: Principal, NotResource, other operators
 // and keys, policy variables, unknown fields. A document is at most
 // [MaxPolicySize] bytes and [MaxPolicyDepth] levels deep.

@@ -19,6 +19,11 @@ type Request struct {
 	SourceIP netip.Addr
 	// Secure reports a request that came over TLS (aws:SecureTransport).
 	Secure bool
+	// Keys are the string condition keys present in the request (see
+	// StringConditionKeys), by lower-case name. A key absent from Keys is
+	// absent from the request: StringEquals and StringLike on it do not
+	// hold, StringNotEquals and StringNotLike do, as in IAM.
+	Keys map[string]string
 }
 
 // Decision is the outcome of evaluating policies for a Request.
@@ -91,6 +96,17 @@ func (c condition) holds(req Request) bool {
 		return in == (c.op == "IpAddress")
 	case "Bool":
 		return req.Secure == c.secure
+	case "StringEquals", "StringNotEquals", "StringLike", "StringNotLike":
+		v, present := req.Keys[c.key]
+		like := c.op == "StringLike" || c.op == "StringNotLike"
+		hit := false
+		for _, want := range c.values {
+			if present && (v == want || like && match(want, v)) {
+				hit = true
+				break
+			}
+		}
+		return hit == (c.op == "StringEquals" || c.op == "StringLike")
 	}
 	return false
 }

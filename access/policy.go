@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -41,12 +42,33 @@ type statement struct {
 }
 
 // condition is one operator and key of a Condition block, such as
-// IpAddress on aws:SourceIp.
+// IpAddress on aws:SourceIp or StringLike on s3:prefix.
 type condition struct {
-	op     string // "IpAddress", "NotIpAddress" or "Bool"
+	op     string // "IpAddress", "NotIpAddress", "Bool" or a string operator
 	nets   []netip.Prefix
 	secure bool // the Bool value, for aws:SecureTransport
+	// key and values are those of a string operator: the condition key
+	// in lower case and the values (patterns, for the Like operators).
+	key    string
+	values []string
 }
+
+// stringOperators are the string condition operators understood.
+var stringOperators = map[string]bool{
+	"StringEquals": true, "StringNotEquals": true, "StringLike": true, "StringNotLike": true,
+}
+
+// StringConditionKeys are the condition keys the string operators may
+// test, in lower case: the request parameters of a listing that S3 names
+// s3:prefix and s3:delimiter. ChecksFor sets them for the listings that
+// carry them (see [Check]).
+var StringConditionKeys = []string{KeyPrefix, KeyDelimiter}
+
+// The string condition keys.
+const (
+	KeyPrefix    = "s3:prefix"
+	KeyDelimiter = "s3:delimiter"
+)
 
 // rawPolicy and rawStatement are the JSON shapes; unknown fields are
 // refused.
@@ -293,7 +315,9 @@ func resourcePatterns(raw json.RawMessage) ([]string, error) {
 }
 
 // compileConditions validates a Condition block: IpAddress and
-// NotIpAddress on aws:SourceIp, Bool on aws:SecureTransport.
+// NotIpAddress on aws:SourceIp, Bool on aws:SecureTransport, and
+// StringEquals, StringNotEquals, StringLike and StringNotLike on
+// s3:prefix and s3:delimiter.
 func compileConditions(block map[string]map[string]json.RawMessage) ([]condition, error) {
 	var out []condition
 	for op, keys := range block {
@@ -335,9 +359,25 @@ func compileCondition(op, key string, raw json.RawMessage) (condition, error) {
 			return c, err
 		}
 		c.secure = b
+	case "StringEquals", "StringNotEquals", "StringLike", "StringNotLike":
+		c.key = strings.ToLower(key)
+		if !slices.Contains(StringConditionKeys, c.key) {
+			return c, fmt.Errorf("only %s are supported with %s",
+				strings.Join(StringConditionKeys, " and "), op)
+		}
+		values, err := stringOrList("the value", raw)
+		if err != nil {
+			return c, err
+		}
+		for _, v := range values {
+			if strings.Contains(v, "${") {
+				return c, fmt.Errorf("%q: policy variables are not supported", v)
+			}
+		}
+		c.values = values
 	default:
-		return c, errors.New(
-			"unsupported operator (IpAddress, NotIpAddress and Bool are supported)")
+		return c, errors.New("unsupported operator (IpAddress, NotIpAddress, Bool, " +
+			"StringEquals, StringNotEquals, StringLike and StringNotLike are supported)")
 	}
 	return c, nil
 }

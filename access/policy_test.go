@@ -3,6 +3,7 @@ package access
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
@@ -33,6 +34,19 @@ const (
 			"Condition":{"NotIpAddress":{"aws:SourceIp":"192.0.2.7"}}}]}`
 	tlsOnly = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject",
 		"Resource":"arn:aws:s3:::*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}`
+	// listAcme lets a user list one matter's folder of a bucket (and the
+	// bucket's top level, one level at a time), as a law firm gives a
+	// team its matters: StringLike and StringEquals on s3:prefix.
+	listAcme = `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::matters",
+			"Condition":{"StringLike":{"s3:prefix":["acme/*","acme"]}}},
+		{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::matters",
+			"Condition":{"StringEquals":{"s3:prefix":"","s3:delimiter":"/"}}}]}`
+	// denyListOutside denies listing anything but one folder.
+	denyListOutside = `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"s3:*","Resource":"*"},
+		{"Effect":"Deny","Action":"s3:ListBucket","Resource":"arn:aws:s3:::matters",
+			"Condition":{"StringNotLike":{"s3:prefix":"acme/*"}}}]}`
 )
 
 func TestEvaluate(t *testing.T) {
@@ -40,6 +54,13 @@ func TestEvaluate(t *testing.T) {
 	v6in, v6out := netip.MustParseAddr("2001:db8::5"), netip.MustParseAddr("2001:db9::5")
 	obj := func(action, bucket, key string) Request {
 		return Request{Action: action, Resource: ObjectARN(bucket, key)}
+	}
+	list := func(bucket, prefix, delimiter string) Request {
+		keys := map[string]string{KeyPrefix: prefix}
+		if delimiter != "" {
+			keys[KeyDelimiter] = delimiter
+		}
+		return Request{Action: ActListBucket, Resource: BucketARN(bucket), Keys: keys}
 	}
 	with := func(r Request, ip netip.Addr, secure bool) Request {
 		r.SourceIP, r.Secure = ip, secure
@@ -114,6 +135,22 @@ func TestEvaluate(t *testing.T) {
 			Request{Action: ActCreateUser, Resource: AdminResource}, NotAllowed},
 		{"builtin admin has the admin API", []string{builtinDocs["admin"]},
 			Request{Action: ActCreateUser, Resource: AdminResource}, Allowed},
+		{"s3:prefix StringLike inside", []string{listAcme}, list("matters", "acme/2026/", ""), Allowed},
+		{"s3:prefix StringLike the folder itself", []string{listAcme}, list("matters", "acme", ""), Allowed},
+		{"s3:prefix StringLike outside", []string{listAcme}, list("matters", "globex/", ""), NotAllowed},
+		{"s3:prefix StringLike is case-sensitive", []string{listAcme},
+			list("matters", "ACME/", ""), NotAllowed},
+		{"s3:prefix absent", []string{listAcme},
+			Request{Action: ActListBucket, Resource: BucketARN("matters")}, NotAllowed},
+		{"s3:prefix other bucket", []string{listAcme}, list("other", "acme/", ""), NotAllowed},
+		{"top level with delimiter", []string{listAcme}, list("matters", "", "/"), Allowed},
+		{"top level without delimiter", []string{listAcme}, list("matters", "", "-"), NotAllowed},
+		{"StringNotLike denies outside", []string{denyListOutside},
+			list("matters", "globex/", ""), Denied},
+		{"StringNotLike spares inside", []string{denyListOutside},
+			list("matters", "acme/x", ""), Allowed},
+		{"StringNotLike denies an absent prefix", []string{denyListOutside},
+			Request{Action: ActListBucket, Resource: BucketARN("matters")}, Denied},
 		{"ListAllMyBuckets needs its resource", []string{builtinDocs["readonly"]},
 			Request{Action: ActListAllMyBuckets, Resource: AllBucketsResource}, Allowed},
 	}
@@ -169,8 +206,17 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"principal", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*",
 			"Resource":"*","Principal":"*"}}`, "Principal is not allowed"},
 		{"unsupported operator", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
-			"Action":"*","Resource":"*","Condition":{"StringLike":{"s3:prefix":"a/*"}}}}`,
+			"Action":"*","Resource":"*","Condition":{"StringEqualsIgnoreCase":{"s3:prefix":"a/"}}}}`,
 			"unsupported operator"},
+		{"unsupported string key", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+			"Action":"*","Resource":"*","Condition":{"StringLike":{"aws:UserAgent":"aws-cli*"}}}}`,
+			"only s3:prefix and s3:delimiter"},
+		{"variable in a string condition", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+			"Action":"*","Resource":"*","Condition":{"StringLike":{"s3:prefix":"home/${aws:username}/*"}}}}`,
+			"policy variables"},
+		{"string condition value not a string", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+			"Action":"*","Resource":"*","Condition":{"StringEquals":{"s3:prefix":{"a":1}}}}}`,
+			"the value"},
 		{"unsupported key", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
 			"Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:UserAgent":"x"}}}}`,
 			"only aws:SourceIp"},
@@ -236,4 +282,47 @@ func FuzzParsePolicy(f *testing.F) {
 		Evaluate([]*Policy{p}, Request{Action: ActGetObject, Resource: ObjectARN("b", "k"),
 			SourceIP: netip.MustParseAddr("10.0.0.1")})
 	})
+}
+
+// TestSecurityDocExample parses the example policy of docs/SECURITY.md
+// and checks that it does what the text says of it.
+func TestSecurityDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/SECURITY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "An example: a matter team")
+	if start < 0 {
+		t.Fatal("the example is gone from SECURITY.md")
+	}
+	text = text[start:]
+	open, end := strings.Index(text, "\n    {\n"), strings.Index(text, "\n    }\n")
+	if open < 0 || end < open {
+		t.Fatal("the example policy is not an indented block")
+	}
+	p := mustPolicy(t, text[open+1:end+6])
+	office := netip.MustParseAddr("203.0.113.9")
+	tests := []struct {
+		req  Request
+		want Decision
+	}{
+		{Request{Action: ActGetObject, Resource: ObjectARN("matters", "2024-017/brief.pdf"),
+			SourceIP: office, Secure: true}, Allowed},
+		{Request{Action: ActGetObject, Resource: ObjectARN("matters", "2024-017/brief.pdf"),
+			SourceIP: office}, NotAllowed},
+		{Request{Action: ActGetObject, Resource: ObjectARN("matters", "2023-001/brief.pdf"),
+			SourceIP: office, Secure: true}, NotAllowed},
+		{Request{Action: ActListBucket, Resource: BucketARN("matters"),
+			Keys: map[string]string{KeyPrefix: "2024-017/", KeyDelimiter: "/"}}, Allowed},
+		{Request{Action: ActListBucket, Resource: BucketARN("matters"),
+			Keys: map[string]string{KeyPrefix: "", KeyDelimiter: "/"}}, NotAllowed},
+		{Request{Action: ActDeleteObject, Resource: ObjectARN("matters", "2024-017/brief.pdf"),
+			SourceIP: office, Secure: true}, Denied},
+	}
+	for i, tt := range tests {
+		if got := Evaluate([]*Policy{p}, tt.req); got != tt.want {
+			t.Errorf("case %d (%s %s): %v, want %v", i, tt.req.Action, tt.req.Resource, got, tt.want)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -317,6 +318,31 @@ func testPolicies(t *testing.T, in *instance) {
 		wantCode(t, "copy from outside the prefix", err, "AccessDenied")
 		_, err = list(c, "docs")
 		wantCode(t, "LIST", err, "AccessDenied")
+
+		// Listing the folder too, and only it: s3:prefix.
+		mustOK(t, "policy", in.users.CreatePolicy(ctx, "team-a-list", []byte(`{"Version":"2012-10-17",
+			"Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::docs",
+			"Condition":{"StringLike":{"s3:prefix":"team-a/*"}}}]}`)))
+		c = newUser(t, in, "alice-lists", "team-a", "team-a-list")
+		listPrefix := func(prefix *string) ([]string, error) {
+			out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("docs"), Prefix: prefix})
+			if err != nil {
+				return nil, err
+			}
+			var keys []string
+			for _, o := range out.Contents {
+				keys = append(keys, aws.ToString(o.Key))
+			}
+			return keys, nil
+		}
+		keys, err := listPrefix(aws.String("team-a/"))
+		if err != nil || !slices.Equal(keys, []string{"team-a/new.txt", "team-a/plan.txt"}) {
+			t.Errorf("LIST of the folder: %v, %v", keys, err)
+		}
+		for _, p := range []*string{aws.String("team-b/"), aws.String("team"), aws.String(""), nil} {
+			_, err := listPrefix(p)
+			wantCode(t, fmt.Sprintf("LIST with prefix %q", aws.ToString(p)), err, "AccessDenied")
+		}
 	})
 
 	t.Run("ListBuckets shows what the user may list", func(t *testing.T) {

@@ -110,7 +110,7 @@ func (s *Server) allowed(rq *request, c access.Check) error {
 	}
 	id := rq.auth.Credential.Identity.(*access.Identity)
 	req := access.Request{Action: c.Action, Resource: c.Resource, SourceIP: sourceIP(rq.r),
-		Secure: rq.r.TLS != nil}
+		Secure: rq.r.TLS != nil, Keys: c.Keys}
 	if !id.Allowed(req) {
 		return s3err.ErrAccessDenied
 	}
@@ -217,7 +217,8 @@ func (s *Server) adminArgs(rq *request) (adminapi.Args, error) {
 
 // visibleBuckets says whether ListBuckets shows bucket to the request's
 // user: never a system bucket, and with an access Manager only buckets
-// the user may s3:ListBucket.
+// the user may s3:ListBucket without naming a prefix (a user allowed to
+// list some prefixes only addresses the bucket by name).
 func (s *Server) visibleBucket(rq *request, bucket string) bool {
 	if access.IsSystemBucket(bucket) {
 		return false

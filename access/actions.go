@@ -90,7 +90,8 @@ func listingKeys(q url.Values) map[string]string {
 // ChecksFor returns what an S3 request needs to be allowed, all of it:
 //
 //   - ListBuckets: s3:ListAllMyBuckets on arn:aws:s3:::* (the listing
-//     then shows only the buckets the user may s3:ListBucket);
+//     then shows only the buckets the user may s3:ListBucket, under some
+//     prefix at least: see Request.AnyKeys);
 //   - HeadBucket, ListObjects (V1, V2): s3:ListBucket on the bucket;
 //   - GetObject, HeadObject: s3:GetObject on the object;
 //   - PutObject, CreateMultipartUpload, UploadPart,

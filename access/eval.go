@@ -24,6 +24,12 @@ type Request struct {
 	// absent from the request: StringEquals and StringLike on it do not
 	// hold, StringNotEquals and StringNotLike do, as in IAM.
 	Keys map[string]string
+	// AnyKeys asks whether the action is allowed for some values of the
+	// string condition keys, as ListBuckets does to show a bucket that a
+	// user may list only in part: string conditions of Allow statements
+	// then hold, and Deny statements with string conditions (which may
+	// spare some values) do not apply. Keys is ignored.
+	AnyKeys bool
 }
 
 // Decision is the outcome of evaluating policies for a Request.
@@ -72,8 +78,13 @@ func (st *statement) applies(action string, req Request) bool {
 		return false
 	}
 	for _, c := range st.conditions {
-		if !c.holds(req) {
-			return false
+		switch {
+		case !req.AnyKeys || c.key == "":
+			if !c.holds(req) {
+				return false
+			}
+		case !st.allow:
+			return false // a Deny on some values may spare others
 		}
 	}
 	return true

@@ -42,6 +42,11 @@ const (
 			"Condition":{"StringLike":{"s3:prefix":["acme/*","acme"]}}},
 		{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::matters",
 			"Condition":{"StringEquals":{"s3:prefix":"","s3:delimiter":"/"}}}]}`
+	listFromNets = `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::matters",
+			"Condition":{"StringLike":{"s3:prefix":"acme/*"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`
+	denySecretBucket = `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Deny","Action":"s3:ListBucket","Resource":"arn:aws:s3:::matters"}]}`
 	// denyListOutside denies listing anything but one folder.
 	denyListOutside = `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Action":"s3:*","Resource":"*"},
@@ -151,6 +156,19 @@ func TestEvaluate(t *testing.T) {
 			list("matters", "acme/x", ""), Allowed},
 		{"StringNotLike denies an absent prefix", []string{denyListOutside},
 			Request{Action: ActListBucket, Resource: BucketARN("matters")}, Denied},
+		{"some prefix may be listed", []string{listAcme},
+			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true}, Allowed},
+		{"some prefix, other bucket", []string{listAcme},
+			Request{Action: ActListBucket, Resource: BucketARN("other"), AnyKeys: true}, NotAllowed},
+		{"some prefix despite a Deny on others", []string{denyListOutside},
+			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true}, Allowed},
+		{"some prefix, other conditions still hold", []string{listFromNets},
+			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true}, NotAllowed},
+		{"some prefix, other conditions met", []string{listFromNets},
+			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true,
+				SourceIP: v4in}, Allowed},
+		{"some prefix, an unconditional Deny wins", []string{listAcme, denySecretBucket},
+			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true}, Denied},
 		{"ListAllMyBuckets needs its resource", []string{builtinDocs["readonly"]},
 			Request{Action: ActListAllMyBuckets, Resource: AllBucketsResource}, Allowed},
 	}

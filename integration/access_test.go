@@ -322,7 +322,8 @@ func testPolicies(t *testing.T, in *instance) {
 		// Listing the folder too, and only it: s3:prefix.
 		mustOK(t, "policy", in.users.CreatePolicy(ctx, "team-a-list", []byte(`{"Version":"2012-10-17",
 			"Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::docs",
-			"Condition":{"StringLike":{"s3:prefix":"team-a/*"}}}]}`)))
+			"Condition":{"StringLike":{"s3:prefix":"team-a/*"}}},
+			{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"arn:aws:s3:::*"}]}`)))
 		c = newUser(t, in, "alice-lists", "team-a", "team-a-list")
 		listPrefix := func(prefix *string) ([]string, error) {
 			out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("docs"), Prefix: prefix})
@@ -342,6 +343,11 @@ func testPolicies(t *testing.T, in *instance) {
 		for _, p := range []*string{aws.String("team-b/"), aws.String("team"), aws.String(""), nil} {
 			_, err := listPrefix(p)
 			wantCode(t, fmt.Sprintf("LIST with prefix %q", aws.ToString(p)), err, "AccessDenied")
+		}
+		// The bucket it may list in part shows in ListBuckets.
+		bs, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		if err != nil || len(bs.Buckets) != 1 || aws.ToString(bs.Buckets[0].Name) != "docs" {
+			t.Errorf("ListBuckets of a user who may list one folder: %+v, %v", bs, err)
 		}
 	})
 

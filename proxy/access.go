@@ -217,14 +217,20 @@ func (s *Server) adminArgs(rq *request) (adminapi.Args, error) {
 
 // visibleBuckets says whether ListBuckets shows bucket to the request's
 // user: never a system bucket, and with an access Manager only buckets
-// the user may s3:ListBucket without naming a prefix (a user allowed to
-// list some prefixes only addresses the bucket by name).
+// the user may s3:ListBucket, with some prefix at least.
 func (s *Server) visibleBucket(rq *request, bucket string) bool {
 	if access.IsSystemBucket(bucket) {
 		return false
 	}
-	return s.allowed(rq, access.Check{Action: access.ActListBucket,
-		Resource: access.BucketARN(bucket)}) == nil
+	if s.opts.Access == nil {
+		return true
+	}
+	if s.identityUsable(rq) != nil {
+		return false
+	}
+	id := rq.auth.Credential.Identity.(*access.Identity)
+	return id.Allowed(access.Request{Action: access.ActListBucket, Resource: access.BucketARN(bucket),
+		SourceIP: sourceIP(rq.r), Secure: rq.r.TLS != nil, AnyKeys: true})
 }
 
 // The Manager is the credential store of a Server with access control.

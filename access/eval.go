@@ -19,8 +19,8 @@ type Request struct {
 	SourceIP netip.Addr
 	// Secure reports a request that came over TLS (aws:SecureTransport).
 	Secure bool
-	// Keys are the string condition keys present in the request (see
-	// StringConditionKeys), by lower-case name. A key absent from Keys is
+	// Keys are the string condition keys present in the request
+	// (KeyPrefix, KeyDelimiter), by lower-case name. A key absent from Keys is
 	// absent from the request: StringEquals and StringLike on it do not
 	// hold, StringNotEquals and StringNotLike do, as in IAM.
 	Keys map[string]string

@@ -53,18 +53,13 @@ type condition struct {
 	values []string
 }
 
-// stringOperators are the string condition operators understood.
-var stringOperators = map[string]bool{
-	"StringEquals": true, "StringNotEquals": true, "StringLike": true, "StringNotLike": true,
-}
-
-// StringConditionKeys are the condition keys the string operators may
-// test, in lower case: the request parameters of a listing that S3 names
+// stringKeys are the condition keys the string operators may test, in
+// lower case: the request parameters of a listing that S3 names
 // s3:prefix and s3:delimiter. ChecksFor sets them for the listings that
 // carry them (see [Check]).
-var StringConditionKeys = []string{KeyPrefix, KeyDelimiter}
+var stringKeys = []string{KeyPrefix, KeyDelimiter}
 
-// The string condition keys.
+// The string condition keys (see Request.Keys).
 const (
 	KeyPrefix    = "s3:prefix"
 	KeyDelimiter = "s3:delimiter"
@@ -361,9 +356,9 @@ func compileCondition(op, key string, raw json.RawMessage) (condition, error) {
 		c.secure = b
 	case "StringEquals", "StringNotEquals", "StringLike", "StringNotLike":
 		c.key = strings.ToLower(key)
-		if !slices.Contains(StringConditionKeys, c.key) {
+		if !slices.Contains(stringKeys, c.key) {
 			return c, fmt.Errorf("only %s are supported with %s",
-				strings.Join(StringConditionKeys, " and "), op)
+				strings.Join(stringKeys, " and "), op)
 		}
 		values, err := stringOrList("the value", raw)
 		if err != nil {

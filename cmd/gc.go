@@ -22,7 +22,8 @@ func runGC(args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&bucket, "bucket", "", "collect only this `bucket` (default: every bucket)")
 		fs.DurationVar(&minAge, "min-age", 24*time.Hour,
 			"keep leftovers younger than this `age` (below 1h only with --force)")
-		fs.BoolVar(&force, "force", false, "allow a --min-age below 1h: only with every server stopped")
+		fs.BoolVar(&force, "force", false,
+			"allow a --min-age below 1h: only with every server stopped")
 		fs.BoolVar(&dryRun, "dry-run", false, "count what would be removed, remove nothing")
 		fs.IntVar(&jobs, "jobs", 8, "HEAD requests in flight where listings carry no metadata")
 	})
@@ -37,11 +38,11 @@ func runGC(args []string, stdout, stderr io.Writer) int {
 		// A CopyObject of a multipart object stores the copy's manifest
 		// before the copy itself; a collection in between would take
 		// that manifest for garbage.
-		return exitCode("gc", usageError{fmt.Sprintf("--min-age below %s can remove the manifest of a copy "+
-			"in flight; stop every server and add --force", minSafeAge)}, stderr)
+		return exitCode("gc", usageError{fmt.Sprintf("--min-age below %s can remove the manifest "+
+			"of a copy in flight; stop every server and add --force", minSafeAge)}, stderr)
 	}
-	return exitCode("gc", collect(ctx, cfg, bucket, proxy.GCOptions{MinAge: minAge, DryRun: dryRun, Jobs: jobs},
-		stdout), stderr)
+	opts := proxy.GCOptions{MinAge: minAge, DryRun: dryRun, Jobs: jobs}
+	return exitCode("gc", collect(ctx, cfg, bucket, opts, stdout), stderr)
 }
 
 // minSafeAge is the smallest --min-age allowed while servers may run.
@@ -63,8 +64,9 @@ func collect(ctx context.Context, cfg *config.Config, bucket string, opts proxy.
 	}
 	for _, b := range buckets {
 		r, err := proxy.CollectGarbage(ctx, store, b, opts)
-		fmt.Fprintf(stdout, "gc %s: %s %d unused manifests and the state of %d ended uploads (%d objects); "+
-			"kept %d uploads in progress, %d younger than %s, %d of unknown uploads; walked %d objects\n",
+		fmt.Fprintf(stdout, "gc %s: %s %d unused manifests and the state of %d ended uploads "+
+			"(%d objects); kept %d uploads in progress, %d younger than %s, "+
+			"%d of unknown uploads; walked %d objects\n",
 			b, verb, r.Manifests, r.Uploads, r.StateObjects, r.LiveUploads, r.Young, opts.MinAge,
 			r.Unknown, r.Objects)
 		if err != nil {

@@ -26,93 +26,99 @@ import (
 func TestGC_RemovesLeftoversAndKeepsWhatIsInUse(t *testing.T) {
 	for _, open := range keyStores(t) {
 		ks := open(t)
-		t.Run(ks.name, func(t *testing.T) {
-			ctx := context.Background()
-			k := newKeysEnv(t, ks)
-			const b = "matters"
-			k.mkBucket(t, b)
+		t.Run(ks.name, func(t *testing.T) { testGC(t, ks) })
+	}
+}
 
-			kept := [][]byte{randomBytes(5 * mib), randomBytes(1000)}
-			uploadParts(t, k.env, b, "kept.tar", kept)
-			uploadParts(t, k.env, b, "replaced.tar", [][]byte{randomBytes(5 * mib), randomBytes(10)})
-			small := randomBytes(3000)
-			if err := put(k.aws, b, "replaced.tar", small); err != nil {
-				t.Fatal(err)
-			}
-			keptHead, err := k.store.HeadObject(ctx, b, "kept.tar")
-			if err != nil {
-				t.Fatal(err)
-			}
-			keptManifest := ".cloak/manifests/" + keptHead.Metadata["cloak-mpu"]
+func testGC(t *testing.T, ks keyStore) {
+	ctx := context.Background()
+	k := newKeysEnv(t, ks)
+	const b = "matters"
+	k.mkBucket(t, b)
 
-			// An upload aborted on the store: its state stays behind.
-			abandoned := startUpload(t, k.aws, b, "abandoned.tar")
-			uploadPart(t, k.aws, b, "abandoned.tar", abandoned, 1, randomBytes(1000))
-			if err := k.store.AbortMultipartUpload(ctx, b, "abandoned.tar", abandoned); err != nil {
-				t.Fatal(err)
-			}
-			// An upload in progress.
-			live := startUpload(t, k.aws, b, "live.tar")
-			liveParts := [][]byte{randomBytes(5 * mib), randomBytes(77)}
-			etag1 := uploadPart(t, k.aws, b, "live.tar", live, 1, liveParts[0])
+	kept := [][]byte{randomBytes(5 * mib), randomBytes(1000)}
+	uploadParts(t, k.env, b, "kept.tar", kept)
+	uploadParts(t, k.env, b, "replaced.tar", [][]byte{randomBytes(5 * mib), randomBytes(10)})
+	small := randomBytes(3000)
+	if err := put(k.aws, b, "replaced.tar", small); err != nil {
+		t.Fatal(err)
+	}
+	keptHead, err := k.store.HeadObject(ctx, b, "kept.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptManifest := ".cloak/manifests/" + keptHead.Metadata["cloak-mpu"]
 
-			before := storeKeys(t, k.store, b, ".cloak/")
-			if len(before) != 6 {
-				t.Fatalf("internal state before gc: %v, want 2 manifests and 2 uploads' state and part", before)
-			}
+	// An upload aborted on the store: its state stays behind.
+	abandoned := startUpload(t, k.aws, b, "abandoned.tar")
+	uploadPart(t, k.aws, b, "abandoned.tar", abandoned, 1, randomBytes(1000))
+	if err := k.store.AbortMultipartUpload(ctx, b, "abandoned.tar", abandoned); err != nil {
+		t.Fatal(err)
+	}
+	// An upload in progress.
+	live := startUpload(t, k.aws, b, "live.tar")
+	liveParts := [][]byte{randomBytes(5 * mib), randomBytes(77)}
+	etag1 := uploadPart(t, k.aws, b, "live.tar", live, 1, liveParts[0])
 
-			out := k.mustCloakTool(t, "gc", "--bucket", b, "--min-age", "1h")
-			if !strings.Contains(out, "removed 0 unused manifests and the state of 0 ended uploads") ||
-				!strings.Contains(out, "4 younger than 1h0m0s") {
-				t.Fatalf("gc --min-age 1h said:\n%s", out)
-			}
-			out = k.mustCloakTool(t, "gc", "--bucket", b, "--min-age", "0s", "--force", "--dry-run")
-			if !strings.Contains(out, "would remove 1 unused manifests and the state of 1 ended uploads (2 objects)") {
-				t.Fatalf("gc --dry-run said:\n%s", out)
-			}
-			if now := storeKeys(t, k.store, b, ".cloak/"); !slices.Equal(now, before) {
-				t.Fatalf("min-age and dry run changed the state:\nbefore %v\nafter  %v", before, now)
-			}
+	before := storeKeys(t, k.store, b, ".cloak/")
+	if len(before) != 6 {
+		t.Fatalf("internal state before gc: %v, want 2 manifests and 2 uploads' state and part",
+			before)
+	}
 
-			out = k.mustCloakTool(t, "gc", "--min-age", "0s", "--force") // every bucket
-			if !strings.Contains(out, "gc matters: removed 1 unused manifests and the state of 1 ended uploads "+
-				"(2 objects); kept 1 uploads in progress") {
-				t.Fatalf("gc said:\n%s", out)
-			}
-			after := storeKeys(t, k.store, b, ".cloak/")
-			if len(after) != 3 || !slices.Contains(after, keptManifest) {
-				t.Fatalf("after gc: %v, want %s and the live upload's state and part", after, keptManifest)
-			}
-			for _, key := range after {
-				if strings.HasPrefix(key, ".cloak/manifests/") && key != keptManifest {
-					t.Fatalf("the replaced object's manifest %s is still there", key)
-				}
-			}
+	out := k.mustCloakTool(t, "gc", "--bucket", b, "--min-age", "1h")
+	if !strings.Contains(out, "removed 0 unused manifests and the state of 0 ended uploads") ||
+		!strings.Contains(out, "4 younger than 1h0m0s") {
+		t.Fatalf("gc --min-age 1h said:\n%s", out)
+	}
+	out = k.mustCloakTool(t, "gc", "--bucket", b, "--min-age", "0s", "--force", "--dry-run")
+	if !strings.Contains(out,
+		"would remove 1 unused manifests and the state of 1 ended uploads (2 objects)") {
+		t.Fatalf("gc --dry-run said:\n%s", out)
+	}
+	if now := storeKeys(t, k.store, b, ".cloak/"); !slices.Equal(now, before) {
+		t.Fatalf("min-age and dry run changed the state:\nbefore %v\nafter  %v", before, now)
+	}
 
-			// Everything in use still works.
-			if got, err := get(k.aws, b, "kept.tar"); err != nil || !bytes.Equal(got, bytes.Join(kept, nil)) {
-				t.Fatalf("multipart object after gc: %d bytes, %v", len(got), err)
-			}
-			if got, err := get(k.aws, b, "replaced.tar"); err != nil || !bytes.Equal(got, small) {
-				t.Fatalf("replaced object after gc: %d bytes, %v", len(got), err)
-			}
-			etag2 := uploadPart(t, k.aws, b, "live.tar", live, 2, liveParts[1])
-			if _, err := k.aws.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(b),
-				Key: aws.String("live.tar"), UploadId: aws.String(live),
-				MultipartUpload: &s3types.CompletedMultipartUpload{Parts: []s3types.CompletedPart{
-					{PartNumber: aws.Int32(1), ETag: aws.String(etag1)},
-					{PartNumber: aws.Int32(2), ETag: aws.String(etag2)}}}}); err != nil {
-				t.Fatalf("complete the live upload after gc: %v", err)
-			}
-			if got, err := get(k.aws, b, "live.tar"); err != nil || !bytes.Equal(got, bytes.Join(liveParts, nil)) {
-				t.Fatalf("live upload after gc: %d bytes, %v", len(got), err)
-			}
-			for _, age := range []string{"-1s", "59m"} {
-				if out, code := k.cloakTool(t, "gc", "--min-age", age); code != 2 {
-					t.Fatalf("--min-age %s without --force: exit %d, want 2\n%s", age, code, out)
-				}
-			}
-		})
+	out = k.mustCloakTool(t, "gc", "--min-age", "0s", "--force") // every bucket
+	if !strings.Contains(out, "gc matters: removed 1 unused manifests and the state of 1 ended "+
+		"uploads (2 objects); kept 1 uploads in progress") {
+		t.Fatalf("gc said:\n%s", out)
+	}
+	after := storeKeys(t, k.store, b, ".cloak/")
+	if len(after) != 3 || !slices.Contains(after, keptManifest) {
+		t.Fatalf("after gc: %v, want %s and the live upload's state and part", after, keptManifest)
+	}
+	for _, key := range after {
+		if strings.HasPrefix(key, ".cloak/manifests/") && key != keptManifest {
+			t.Fatalf("the replaced object's manifest %s is still there", key)
+		}
+	}
+
+	// Everything in use still works.
+	got, err := get(k.aws, b, "kept.tar")
+	if err != nil || !bytes.Equal(got, bytes.Join(kept, nil)) {
+		t.Fatalf("multipart object after gc: %d bytes, %v", len(got), err)
+	}
+	if got, err = get(k.aws, b, "replaced.tar"); err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("replaced object after gc: %d bytes, %v", len(got), err)
+	}
+	etag2 := uploadPart(t, k.aws, b, "live.tar", live, 2, liveParts[1])
+	if _, err := k.aws.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(b), Key: aws.String("live.tar"), UploadId: aws.String(live),
+		MultipartUpload: &s3types.CompletedMultipartUpload{Parts: []s3types.CompletedPart{
+			{PartNumber: aws.Int32(1), ETag: aws.String(etag1)},
+			{PartNumber: aws.Int32(2), ETag: aws.String(etag2)}}}}); err != nil {
+		t.Fatalf("complete the live upload after gc: %v", err)
+	}
+	got, err = get(k.aws, b, "live.tar")
+	if err != nil || !bytes.Equal(got, bytes.Join(liveParts, nil)) {
+		t.Fatalf("live upload after gc: %d bytes, %v", len(got), err)
+	}
+	for _, age := range []string{"-1s", "59m"} {
+		if out, code := k.cloakTool(t, "gc", "--min-age", age); code != 2 {
+			t.Fatalf("--min-age %s without --force: exit %d, want 2\n%s", age, code, out)
+		}
 	}
 }
 
@@ -130,7 +136,8 @@ func startUpload(t *testing.T, c *s3.Client, bucket, key string) string {
 func uploadPart(t *testing.T, c *s3.Client, bucket, key, id string, n int32, data []byte) string {
 	t.Helper()
 	out, err := c.UploadPart(context.Background(), &s3.UploadPartInput{Bucket: aws.String(bucket),
-		Key: aws.String(key), UploadId: aws.String(id), PartNumber: aws.Int32(n), Body: bytes.NewReader(data)})
+		Key: aws.String(key), UploadId: aws.String(id), PartNumber: aws.Int32(n),
+		Body: bytes.NewReader(data)})
 	if err != nil {
 		t.Fatalf("upload part %d of %s: %v", n, key, err)
 	}

@@ -266,7 +266,8 @@ func (gc *collector) collectUpload(ctx context.Context, g *uploadGroup) (string,
 			gc.report.Unknown++
 			return st.Token, nil
 		}
-		_, err := gc.store.ListParts(ctx, gc.bucket, st.Key, st.UploadID, backend.ListPartsOptions{MaxParts: 1})
+		_, err := gc.store.ListParts(ctx, gc.bucket, st.Key, st.UploadID,
+			backend.ListPartsOptions{MaxParts: 1})
 		switch {
 		case err == nil:
 			gc.report.LiveUploads++

@@ -136,7 +136,8 @@ func ChecksFor(r s3compat.Request) []Check {
 	case s3compat.OpCopyObject, s3compat.OpUploadPartCopy:
 		checks := []Check{{Action: ActPutObject, Resource: object}}
 		if cs := r.CopySource; cs != nil {
-			checks = append(checks, Check{Action: ActGetObject, Resource: ObjectARN(cs.Bucket, cs.Key)})
+			checks = append(checks,
+				Check{Action: ActGetObject, Resource: ObjectARN(cs.Bucket, cs.Key)})
 		}
 		return checks
 	case s3compat.OpAbortMultipartUpload:

@@ -8,6 +8,9 @@ import (
 	"github.com/cloakproxy/cloak/s3compat"
 )
 
+// chk is a Check without condition keys.
+func chk(action, resource string) Check { return Check{Action: action, Resource: resource} }
+
 func TestChecksFor(t *testing.T) {
 	bucket, object := BucketARN("b"), ObjectARN("b", "dir/k")
 	copySrc := &s3compat.CopySource{Bucket: "src", Key: "x/y"}
@@ -15,28 +18,28 @@ func TestChecksFor(t *testing.T) {
 		op   s3compat.Op
 		want []Check
 	}{
-		{s3compat.OpListBuckets, []Check{{Action: ActListAllMyBuckets, Resource: AllBucketsResource}}},
-		{s3compat.OpCreateBucket, []Check{{Action: ActCreateBucket, Resource: bucket}}},
-		{s3compat.OpDeleteBucket, []Check{{Action: ActDeleteBucket, Resource: bucket}}},
-		{s3compat.OpHeadBucket, []Check{{Action: ActListBucket, Resource: bucket}}},
-		{s3compat.OpGetBucketLocation, []Check{{Action: ActGetBucketLocation, Resource: bucket}}},
-		{s3compat.OpListObjects, []Check{{Action: ActListBucket, Resource: bucket}}},
-		{s3compat.OpListObjectsV2, []Check{{Action: ActListBucket, Resource: bucket}}},
-		{s3compat.OpListMultipartUploads, []Check{{Action: ActListBucketMultipartUploads, Resource: bucket}}},
-		{s3compat.OpGetObject, []Check{{Action: ActGetObject, Resource: object}}},
-		{s3compat.OpHeadObject, []Check{{Action: ActGetObject, Resource: object}}},
-		{s3compat.OpPutObject, []Check{{Action: ActPutObject, Resource: object}}},
-		{s3compat.OpDeleteObject, []Check{{Action: ActDeleteObject, Resource: object}}},
+		{s3compat.OpListBuckets, []Check{chk(ActListAllMyBuckets, AllBucketsResource)}},
+		{s3compat.OpCreateBucket, []Check{chk(ActCreateBucket, bucket)}},
+		{s3compat.OpDeleteBucket, []Check{chk(ActDeleteBucket, bucket)}},
+		{s3compat.OpHeadBucket, []Check{chk(ActListBucket, bucket)}},
+		{s3compat.OpGetBucketLocation, []Check{chk(ActGetBucketLocation, bucket)}},
+		{s3compat.OpListObjects, []Check{chk(ActListBucket, bucket)}},
+		{s3compat.OpListObjectsV2, []Check{chk(ActListBucket, bucket)}},
+		{s3compat.OpListMultipartUploads, []Check{chk(ActListBucketMultipartUploads, bucket)}},
+		{s3compat.OpGetObject, []Check{chk(ActGetObject, object)}},
+		{s3compat.OpHeadObject, []Check{chk(ActGetObject, object)}},
+		{s3compat.OpPutObject, []Check{chk(ActPutObject, object)}},
+		{s3compat.OpDeleteObject, []Check{chk(ActDeleteObject, object)}},
 		{s3compat.OpDeleteObjects, nil},
-		{s3compat.OpCreateMultipartUpload, []Check{{Action: ActPutObject, Resource: object}}},
-		{s3compat.OpUploadPart, []Check{{Action: ActPutObject, Resource: object}}},
-		{s3compat.OpCompleteMultipartUpload, []Check{{Action: ActPutObject, Resource: object}}},
-		{s3compat.OpAbortMultipartUpload, []Check{{Action: ActAbortMultipartUpload, Resource: object}}},
-		{s3compat.OpListParts, []Check{{Action: ActListMultipartUploadParts, Resource: object}}},
+		{s3compat.OpCreateMultipartUpload, []Check{chk(ActPutObject, object)}},
+		{s3compat.OpUploadPart, []Check{chk(ActPutObject, object)}},
+		{s3compat.OpCompleteMultipartUpload, []Check{chk(ActPutObject, object)}},
+		{s3compat.OpAbortMultipartUpload, []Check{chk(ActAbortMultipartUpload, object)}},
+		{s3compat.OpListParts, []Check{chk(ActListMultipartUploadParts, object)}},
 		{s3compat.OpCopyObject,
-			[]Check{{Action: ActPutObject, Resource: object}, {Action: ActGetObject, Resource: ObjectARN("src", "x/y")}}},
+			[]Check{chk(ActPutObject, object), chk(ActGetObject, ObjectARN("src", "x/y"))}},
 		{s3compat.OpUploadPartCopy,
-			[]Check{{Action: ActPutObject, Resource: object}, {Action: ActGetObject, Resource: ObjectARN("src", "x/y")}}},
+			[]Check{chk(ActPutObject, object), chk(ActGetObject, ObjectARN("src", "x/y"))}},
 		{s3compat.OpUnsupported, nil},
 	}
 	for _, tt := range tests {
@@ -66,7 +69,8 @@ func TestChecksFor_ListingKeys(t *testing.T) {
 		{s3compat.OpListObjectsV2, "list-type=2&prefix=matters%2Facme%2F&delimiter=%2F",
 			map[string]string{KeyPrefix: "matters/acme/", KeyDelimiter: "/"}},
 		{s3compat.OpListObjects, "prefix=", map[string]string{KeyPrefix: ""}},
-		{s3compat.OpListObjectVersions, "versions&delimiter=%2F", map[string]string{KeyDelimiter: "/"}},
+		{s3compat.OpListObjectVersions, "versions&delimiter=%2F",
+			map[string]string{KeyDelimiter: "/"}},
 		{s3compat.OpListMultipartUploads, "uploads&prefix=a", map[string]string{KeyPrefix: "a"}},
 		{s3compat.OpListObjectsV2, "list-type=2", nil},
 		{s3compat.OpHeadBucket, "prefix=a", nil},

@@ -44,7 +44,8 @@ const (
 			"Condition":{"StringEquals":{"s3:prefix":"","s3:delimiter":"/"}}}]}`
 	listFromNets = `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::matters",
-			"Condition":{"StringLike":{"s3:prefix":"acme/*"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`
+			"Condition":{"StringLike":{"s3:prefix":"acme/*"},
+				"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`
 	denySecretBucket = `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Deny","Action":"s3:ListBucket","Resource":"arn:aws:s3:::matters"}]}`
 	// denyListOutside denies listing anything but one folder.
@@ -66,6 +67,9 @@ func TestEvaluate(t *testing.T) {
 			keys[KeyDelimiter] = delimiter
 		}
 		return Request{Action: ActListBucket, Resource: BucketARN(bucket), Keys: keys}
+	}
+	anyKeys := func(bucket string) Request {
+		return Request{Action: ActListBucket, Resource: BucketARN(bucket), AnyKeys: true}
 	}
 	with := func(r Request, ip netip.Addr, secure bool) Request {
 		r.SourceIP, r.Secure = ip, secure
@@ -140,9 +144,12 @@ func TestEvaluate(t *testing.T) {
 			Request{Action: ActCreateUser, Resource: AdminResource}, NotAllowed},
 		{"builtin admin has the admin API", []string{builtinDocs["admin"]},
 			Request{Action: ActCreateUser, Resource: AdminResource}, Allowed},
-		{"s3:prefix StringLike inside", []string{listAcme}, list("matters", "acme/2026/", ""), Allowed},
-		{"s3:prefix StringLike the folder itself", []string{listAcme}, list("matters", "acme", ""), Allowed},
-		{"s3:prefix StringLike outside", []string{listAcme}, list("matters", "globex/", ""), NotAllowed},
+		{"s3:prefix StringLike inside", []string{listAcme},
+			list("matters", "acme/2026/", ""), Allowed},
+		{"s3:prefix StringLike the folder itself", []string{listAcme},
+			list("matters", "acme", ""), Allowed},
+		{"s3:prefix StringLike outside", []string{listAcme},
+			list("matters", "globex/", ""), NotAllowed},
 		{"s3:prefix StringLike is case-sensitive", []string{listAcme},
 			list("matters", "ACME/", ""), NotAllowed},
 		{"s3:prefix absent", []string{listAcme},
@@ -157,18 +164,18 @@ func TestEvaluate(t *testing.T) {
 		{"StringNotLike denies an absent prefix", []string{denyListOutside},
 			Request{Action: ActListBucket, Resource: BucketARN("matters")}, Denied},
 		{"some prefix may be listed", []string{listAcme},
-			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true}, Allowed},
+			anyKeys("matters"), Allowed},
 		{"some prefix, other bucket", []string{listAcme},
-			Request{Action: ActListBucket, Resource: BucketARN("other"), AnyKeys: true}, NotAllowed},
+			anyKeys("other"), NotAllowed},
 		{"some prefix despite a Deny on others", []string{denyListOutside},
-			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true}, Allowed},
+			anyKeys("matters"), Allowed},
 		{"some prefix, other conditions still hold", []string{listFromNets},
-			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true}, NotAllowed},
+			anyKeys("matters"), NotAllowed},
 		{"some prefix, other conditions met", []string{listFromNets},
 			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true,
 				SourceIP: v4in}, Allowed},
 		{"some prefix, an unconditional Deny wins", []string{listAcme, denySecretBucket},
-			Request{Action: ActListBucket, Resource: BucketARN("matters"), AnyKeys: true}, Denied},
+			anyKeys("matters"), Denied},
 		{"ListAllMyBuckets needs its resource", []string{builtinDocs["readonly"]},
 			Request{Action: ActListAllMyBuckets, Resource: AllBucketsResource}, Allowed},
 	}
@@ -224,15 +231,18 @@ func TestParsePolicyRefuses(t *testing.T) {
 		{"principal", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*",
 			"Resource":"*","Principal":"*"}}`, "Principal is not allowed"},
 		{"unsupported operator", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
-			"Action":"*","Resource":"*","Condition":{"StringEqualsIgnoreCase":{"s3:prefix":"a/"}}}}`,
+			"Action":"*","Resource":"*",
+			"Condition":{"StringEqualsIgnoreCase":{"s3:prefix":"a/"}}}}`,
 			"unsupported operator"},
 		{"unsupported string key", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
 			"Action":"*","Resource":"*","Condition":{"StringLike":{"aws:UserAgent":"aws-cli*"}}}}`,
 			"only s3:prefix and s3:delimiter"},
 		{"variable in a string condition", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
-			"Action":"*","Resource":"*","Condition":{"StringLike":{"s3:prefix":"home/${aws:username}/*"}}}}`,
+			"Action":"*","Resource":"*",
+			"Condition":{"StringLike":{"s3:prefix":"home/${aws:username}/*"}}}}`,
 			"policy variables"},
-		{"string condition value not a string", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+		{"string condition value not a string", `{"Version":"2012-10-17",
+			"Statement":{"Effect":"Allow",
 			"Action":"*","Resource":"*","Condition":{"StringEquals":{"s3:prefix":{"a":1}}}}}`,
 			"the value"},
 		{"unsupported key", `{"Version":"2012-10-17","Statement":{"Effect":"Allow",
@@ -340,7 +350,8 @@ func TestSecurityDocExample(t *testing.T) {
 	}
 	for i, tt := range tests {
 		if got := Evaluate([]*Policy{p}, tt.req); got != tt.want {
-			t.Errorf("case %d (%s %s): %v, want %v", i, tt.req.Action, tt.req.Resource, got, tt.want)
+			t.Errorf("case %d (%s %s): %v, want %v", i, tt.req.Action, tt.req.Resource,
+				got, tt.want)
 		}
 	}
 }

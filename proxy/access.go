@@ -229,8 +229,9 @@ func (s *Server) visibleBucket(rq *request, bucket string) bool {
 		return false
 	}
 	id := rq.auth.Credential.Identity.(*access.Identity)
-	return id.Allowed(access.Request{Action: access.ActListBucket, Resource: access.BucketARN(bucket),
-		SourceIP: sourceIP(rq.r), Secure: rq.r.TLS != nil, AnyKeys: true})
+	return id.Allowed(access.Request{Action: access.ActListBucket,
+		Resource: access.BucketARN(bucket), SourceIP: sourceIP(rq.r), Secure: rq.r.TLS != nil,
+		AnyKeys: true})
 }
 
 // The Manager is the credential store of a Server with access control.

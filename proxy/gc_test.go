@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ type gcStore struct {
 	backend.Store
 	noListMetadata bool
 	failHead       string
-	heads          int
+	heads          atomic.Int64 // HEADs run concurrently
 }
 
 func (s *gcStore) ListObjects(ctx context.Context, bucket string,
@@ -32,7 +33,7 @@ func (s *gcStore) ListObjects(ctx context.Context, bucket string,
 }
 
 func (s *gcStore) HeadObject(ctx context.Context, bucket, key string) (backend.ObjectInfo, error) {
-	s.heads++
+	s.heads.Add(1)
 	if key == s.failHead {
 		return backend.ObjectInfo{}, errors.New("store unavailable")
 	}
@@ -168,7 +169,7 @@ func TestCollectGarbage(t *testing.T) {
 				t.Fatalf("min-age 1h: %+v, want 9 young and nothing removed", young)
 			}
 
-			st.heads = 0
+			st.heads.Store(0)
 			r, err := CollectGarbage(context.Background(), st, "bkt", GCOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -193,12 +194,12 @@ func TestCollectGarbage(t *testing.T) {
 			}
 			// With metadata in the listing only the object that is not
 			// Cloak's needs a HEAD; without, every client object.
-			wantHeads := 1
+			wantHeads := int64(1)
 			if tc.noListMetadata {
 				wantHeads = 3
 			}
-			if st.heads != wantHeads {
-				t.Errorf("%d HEADs, want %d", st.heads, wantHeads)
+			if n := st.heads.Load(); n != wantHeads {
+				t.Errorf("%d HEADs, want %d", n, wantHeads)
 			}
 			// A second collection finds nothing more.
 			again, err := CollectGarbage(context.Background(), st, "bkt", GCOptions{})

@@ -40,8 +40,6 @@ type GCOptions struct {
 	// Jobs bounds the HEAD requests in flight while walking objects whose
 	// listing carries no metadata (plain S3); default 8.
 	Jobs int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // GCReport is what one bucket's collection found.
@@ -84,10 +82,7 @@ func CollectGarbage(ctx context.Context, store backend.Store, bucket string,
 	if opts.Jobs <= 0 {
 		opts.Jobs = 8
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	gc := &collector{store: store, bucket: bucket, opts: opts, cutoff: opts.Now().Add(-opts.MinAge)}
+	gc := &collector{store: store, bucket: bucket, opts: opts, cutoff: time.Now().Add(-opts.MinAge)}
 	// The manifests are listed before the uploads: a manifest stored after
 	// this listing is not a candidate, and one stored before it by an
 	// upload still in progress is protected by that upload's token.

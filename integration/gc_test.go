@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -115,10 +116,42 @@ func testGC(t *testing.T, ks keyStore) {
 	if err != nil || !bytes.Equal(got, bytes.Join(liveParts, nil)) {
 		t.Fatalf("live upload after gc: %d bytes, %v", len(got), err)
 	}
+	// An upload that stalls is aborted once it is old enough: its parts
+	// leave the store with its state.
+	stalled := startUpload(t, k.aws, b, "stalled.tar")
+	uploadPart(t, k.aws, b, "stalled.tar", stalled, 1, randomBytes(5*mib))
+	out = k.mustCloakTool(t, "gc", "--bucket", b, "--min-age", "0s", "--force",
+		"--abort-uploads-older-than", "1h")
+	if !strings.Contains(out, "kept 1 uploads in progress") ||
+		!strings.Contains(out, "aborted 0 uploads started over 1h0m0s ago") {
+		t.Fatalf("gc --abort-uploads-older-than 1h said:\n%s", out)
+	}
+	out = k.mustCloakTool(t, "gc", "--bucket", b, "--min-age", "0s", "--force",
+		"--abort-uploads-older-than", "1ns")
+	if !strings.Contains(out, "aborted 1 uploads started over 1ns ago") {
+		t.Fatalf("gc --abort-uploads-older-than 1ns said:\n%s", out)
+	}
+	_, err = k.store.ListParts(ctx, b, "stalled.tar", stalled, backend.ListPartsOptions{})
+	if !errors.Is(err, backend.ErrNoSuchUpload) {
+		t.Fatalf("the stalled upload is still in the store: %v", err)
+	}
+	_, err = k.aws.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(b),
+		Key: aws.String("stalled.tar"), UploadId: aws.String(stalled), PartNumber: aws.Int32(2),
+		Body: bytes.NewReader([]byte("late"))})
+	wantCode(t, "a part for the aborted upload", err, "NoSuchUpload")
+	for _, key := range storeKeys(t, k.store, b, ".cloak/") {
+		if strings.HasPrefix(key, ".cloak/uploads/") {
+			t.Fatalf("upload state left after the abort: %s", key)
+		}
+	}
+
 	for _, age := range []string{"-1s", "59m"} {
 		if out, code := k.cloakTool(t, "gc", "--min-age", age); code != 2 {
 			t.Fatalf("--min-age %s without --force: exit %d, want 2\n%s", age, code, out)
 		}
+	}
+	if out, code := k.cloakTool(t, "gc", "--abort-uploads-older-than", "10m"); code != 2 {
+		t.Fatalf("--abort-uploads-older-than 10m without --force: exit %d, want 2\n%s", code, out)
 	}
 }
 

@@ -40,6 +40,12 @@ type GCOptions struct {
 	// Jobs bounds the HEAD requests in flight while walking objects whose
 	// listing carries no metadata (plain S3); default 8.
 	Jobs int
+	// AbortAfter, when positive, aborts uploads still in progress that
+	// were started longer ago than that (by the age of their state),
+	// as S3's AbortIncompleteMultipartUpload lifecycle rule does: their
+	// parts, stored ciphertext, are removed from the store with their
+	// state. Only uploads whose state names them are aborted.
+	AbortAfter time.Duration
 }
 
 // GCReport is what one bucket's collection found.
@@ -55,6 +61,9 @@ type GCReport struct {
 	Young int
 	// LiveUploads counts uploads still in progress, whose state stays.
 	LiveUploads int
+	// Aborted counts uploads in progress aborted for their age
+	// (GCOptions.AbortAfter); their state objects count in StateObjects.
+	Aborted int
 	// Unknown counts upload states that do not name their upload (written
 	// before states recorded it): kept, since Cloak cannot ask the store
 	// whether such an upload still exists.
@@ -223,6 +232,7 @@ type uploadGroup struct {
 	keys     []string
 	newest   time.Time
 	hasState bool
+	started  time.Time // when the state was written: the upload's start
 }
 
 // maxGroupKeys bounds the keys held for one upload directory (10,000
@@ -231,7 +241,7 @@ const maxGroupKeys = 20_000
 
 func (g *uploadGroup) add(o backend.ObjectInfo) {
 	if o.Key == g.prefix+"state" {
-		g.hasState = true
+		g.hasState, g.started = true, o.LastModified
 	}
 	if o.LastModified.After(g.newest) {
 		g.newest = o.LastModified
@@ -256,6 +266,7 @@ func (gc *collector) collectUpload(ctx context.Context, g *uploadGroup) (string,
 		gc.report.Young++
 		return st.Token, nil
 	}
+	aborted := false
 	if g.hasState {
 		if st.Key == "" || st.UploadID == "" || uploadDir(st.Key, st.UploadID) != g.prefix {
 			gc.report.Unknown++
@@ -264,6 +275,11 @@ func (gc *collector) collectUpload(ctx context.Context, g *uploadGroup) (string,
 		_, err := gc.store.ListParts(ctx, gc.bucket, st.Key, st.UploadID,
 			backend.ListPartsOptions{MaxParts: 1})
 		switch {
+		case err == nil && gc.abortable(g):
+			if err := gc.abort(ctx, st); err != nil {
+				return st.Token, err
+			}
+			aborted = true
 		case err == nil:
 			gc.report.LiveUploads++
 			return st.Token, nil
@@ -292,8 +308,30 @@ func (gc *collector) collectUpload(ctx context.Context, g *uploadGroup) (string,
 		}
 		gc.report.StateObjects++
 	}
-	gc.report.Uploads++
+	if aborted {
+		gc.report.Aborted++
+	} else {
+		gc.report.Uploads++
+	}
 	return "", nil
+}
+
+// abortable reports whether an upload in progress is old enough to be
+// aborted (GCOptions.AbortAfter).
+func (gc *collector) abortable(g *uploadGroup) bool {
+	return gc.opts.AbortAfter > 0 && g.started.Before(time.Now().Add(-gc.opts.AbortAfter))
+}
+
+// abort aborts an upload on the store (its state is removed after).
+func (gc *collector) abort(ctx context.Context, st uploadState) error {
+	if gc.opts.DryRun {
+		return nil
+	}
+	err := gc.store.AbortMultipartUpload(ctx, gc.bucket, st.Key, st.UploadID)
+	if err != nil && !errors.Is(err, backend.ErrNoSuchUpload) {
+		return fmt.Errorf("abort upload of %s: %w", st.Key, err)
+	}
+	return nil
 }
 
 func (gc *collector) readState(ctx context.Context, g *uploadGroup) (uploadState, error) {

@@ -121,7 +121,8 @@ func gcFixture(t *testing.T, st backend.Store) (keep, gone []string) {
 
 func internalKeys(t *testing.T, st backend.Store) []string {
 	t.Helper()
-	res, err := st.ListObjects(context.Background(), "bkt", backend.ListOptions{Prefix: internalPrefix})
+	res, err := st.ListObjects(context.Background(), "bkt",
+		backend.ListOptions{Prefix: internalPrefix})
 	if err != nil || res.IsTruncated {
 		t.Fatalf("list: %v (truncated %v)", err, res.IsTruncated)
 	}
@@ -158,7 +159,8 @@ func TestCollectGarbage(t *testing.T) {
 				t.Fatalf("dry run removed %v", diff(before, after))
 			}
 			// Everything younger than an hour stays.
-			young, err := CollectGarbage(context.Background(), st, "bkt", GCOptions{MinAge: time.Hour})
+			young, err := CollectGarbage(context.Background(), st, "bkt",
+				GCOptions{MinAge: time.Hour})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +187,8 @@ func TestCollectGarbage(t *testing.T) {
 					t.Errorf("kept leftover %s", k)
 				}
 			}
-			want := GCReport{Objects: 3, Manifests: 1, Uploads: 2, StateObjects: 4, LiveUploads: 1, Unknown: 2}
+			want := GCReport{Objects: 3, Manifests: 1, Uploads: 2, StateObjects: 4,
+				LiveUploads: 1, Unknown: 2}
 			if r != want {
 				t.Errorf("report %+v, want %+v", r, want)
 			}
@@ -236,4 +239,44 @@ func diff(before, after []string) []string {
 		}
 	}
 	return out
+}
+
+func TestCollectGarbage_AbortsOldUploads(t *testing.T) {
+	local, err := localstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcFixture(t, local)
+	ctx := context.Background()
+	r, err := CollectGarbage(ctx, local, "bkt", GCOptions{AbortAfter: time.Hour})
+	if err != nil || r.LiveUploads != 1 || r.Aborted != 0 {
+		t.Fatalf("an upload younger than AbortAfter: %+v, %v", r, err)
+	}
+	dry, err := CollectGarbage(ctx, local, "bkt",
+		GCOptions{AbortAfter: time.Nanosecond, DryRun: true})
+	if err != nil || dry.Aborted != 1 || dry.LiveUploads != 0 {
+		t.Fatalf("dry run: %+v, %v", dry, err)
+	}
+	uploads, err := local.ListMultipartUploads(ctx, "bkt", backend.ListUploadsOptions{})
+	if err != nil || len(uploads.Uploads) != 1 {
+		t.Fatalf("the dry run aborted the upload: %+v, %v", uploads, err)
+	}
+	r, err = CollectGarbage(ctx, local, "bkt", GCOptions{AbortAfter: time.Nanosecond})
+	// The aborted upload's state (state and one part record) goes, and
+	// the manifest token only it named.
+	want := GCReport{Objects: 3, Manifests: 1, StateObjects: 2, Aborted: 1, Unknown: 2}
+	if err != nil || r != want {
+		t.Fatalf("report %+v, %v; want %+v", r, err, want)
+	}
+	id := uploads.Uploads[0].UploadID
+	_, err = local.ListParts(ctx, "bkt", "docs/live", id, backend.ListPartsOptions{})
+	if !errors.Is(err, backend.ErrNoSuchUpload) {
+		t.Fatalf("the upload is still there: %v", err)
+	}
+	keys := internalKeys(t, local)
+	for _, k := range []string{uploadDir("docs/live", id) + "state", manifestKey("cccc")} {
+		if slices.Contains(keys, k) {
+			t.Errorf("%s kept after the abort", k)
+		}
+	}
 }

@@ -23,10 +23,11 @@ import (
 //     object was overwritten by a single PUT or deleted and the manifest's
 //     delete failed, or a Complete stored the manifest and then failed.
 //
-// CollectGarbage removes both. It errs on the side of keeping: anything
-// younger than GCOptions.MinAge stays, an upload counts as ended only when
-// the store says it does not exist, and no manifest is removed unless
-// every object of the bucket was accounted for.
+// CollectGarbage removes both and, when asked (GCOptions.AbortAfter),
+// aborts uploads that stalled long ago. It errs on the side of keeping:
+// anything younger than GCOptions.MinAge stays, an upload counts as ended
+// only when the store says it does not exist, and no manifest is removed
+// unless every object of the bucket was accounted for.
 
 // GCOptions configure [CollectGarbage].
 type GCOptions struct {
@@ -41,8 +42,9 @@ type GCOptions struct {
 	// listing carries no metadata (plain S3); default 8.
 	Jobs int
 	// AbortAfter, when positive, aborts uploads still in progress that
-	// were started longer ago than that (by the age of their state),
-	// as S3's AbortIncompleteMultipartUpload lifecycle rule does: their
+	// were started longer ago than that (by the age of their state) and
+	// have stored nothing for MinAge, as S3's
+	// AbortIncompleteMultipartUpload lifecycle rule does: their
 	// parts, stored ciphertext, are removed from the store with their
 	// state. Only uploads whose state names them are aborted.
 	AbortAfter time.Duration

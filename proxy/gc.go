@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -338,12 +337,7 @@ func (gc *collector) abort(ctx context.Context, st uploadState) error {
 
 func (gc *collector) readState(ctx context.Context, g *uploadGroup) (uploadState, error) {
 	var st uploadState
-	rc, _, err := gc.store.GetObject(ctx, gc.bucket, g.prefix+"state", 0, -1, backend.GetOptions{})
-	if err != nil {
-		return st, fmt.Errorf("read %sstate: %w", g.prefix, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	b, err := readInternal(ctx, gc.store, gc.bucket, g.prefix+"state")
 	if err != nil {
 		return st, fmt.Errorf("read %sstate: %w", g.prefix, err)
 	}

@@ -61,7 +61,13 @@ func (s *Server) putInternal(ctx context.Context, bucket, key string, body []byt
 
 // getInternal reads a small internal object whole (at most 1 MiB).
 func (s *Server) getInternal(ctx context.Context, bucket, key string) ([]byte, error) {
-	rc, _, err := s.opts.Store.GetObject(ctx, bucket, key, 0, -1, backend.GetOptions{})
+	return readInternal(ctx, s.opts.Store, bucket, key)
+}
+
+// readInternal reads a small internal object of store whole (at most
+// 1 MiB).
+func readInternal(ctx context.Context, store backend.Store, bucket, key string) ([]byte, error) {
+	rc, _, err := store.GetObject(ctx, bucket, key, 0, -1, backend.GetOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -76,14 +76,17 @@ type Check struct {
 // counts, as "prefix=" does in S3).
 func listingKeys(q url.Values) map[string]string {
 	var keys map[string]string
-	for param, key := range map[string]string{"prefix": KeyPrefix, "delimiter": KeyDelimiter} {
-		if q.Has(param) {
-			if keys == nil {
-				keys = make(map[string]string, 2)
-			}
-			keys[key] = q.Get(param)
+	set := func(param, key string) {
+		if !q.Has(param) {
+			return
 		}
+		if keys == nil {
+			keys = make(map[string]string, 2)
+		}
+		keys[key] = q.Get(param)
 	}
+	set("prefix", KeyPrefix)
+	set("delimiter", KeyDelimiter)
 	return keys
 }
 
